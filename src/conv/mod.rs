@@ -1,0 +1,193 @@
+//! The `Conv2D` layer: learned filters slid over the input.
+//!
+//! The arithmetic lives in plain functions over slices ([`naive`]); the layer holds the
+//! kernel and bias, checks shapes and applies the activation.
+
+pub mod naive;
+
+use rand::rngs::StdRng;
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::init::glorot_uniform;
+use crate::layer::Layer;
+use crate::padding::Padding;
+use crate::shape::Window2D;
+use crate::tensor::Tensor;
+
+/// Everything the convolution loops need to know about the sizes involved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Number of images in the batch.
+    pub batch: usize,
+    /// Input channels (the kernel's `I`).
+    pub in_c: usize,
+    /// Output channels: the number of filters (the kernel's `O`).
+    pub out_c: usize,
+    /// The window of one filter over one image.
+    pub window: Window2D,
+}
+
+impl ConvGeometry {
+    /// The geometry of convolving an NHWC `input_shape` with an HWIO `kernel_shape`.
+    pub fn new(
+        input_shape: &[usize],
+        kernel_shape: &[usize],
+        strides: (usize, usize),
+        padding: Padding,
+    ) -> Result<ConvGeometry> {
+        let [batch, in_h, in_w, in_c] = input_shape[..] else {
+            return Err(Error::Shape(format!(
+                "Conv2D expects a 4-D (batch, height, width, channels) input, got {input_shape:?}"
+            )));
+        };
+        let [k_h, k_w, k_in, out_c] = kernel_shape[..] else {
+            return Err(Error::Shape(format!(
+                "a Conv2D kernel is 4-D (height, width, in_channels, filters), got {kernel_shape:?}"
+            )));
+        };
+        if k_in != in_c {
+            return Err(Error::Shape(format!(
+                "the kernel expects {k_in} input channels but the input has {in_c}"
+            )));
+        }
+        let window = Window2D::new((in_h, in_w), (k_h, k_w), strides, padding)?;
+        Ok(ConvGeometry {
+            batch,
+            in_c,
+            out_c,
+            window,
+        })
+    }
+
+    /// The NHWC shape of the output.
+    pub fn output_shape(&self) -> [usize; 4] {
+        [self.batch, self.window.out_h, self.window.out_w, self.out_c]
+    }
+}
+
+/// A 2-D convolution layer, as Keras's `Conv2D(filters, kernel_size, strides, padding,
+/// activation)`. The kernel is stored HWIO: `(kernel_h, kernel_w, in_channels, filters)`.
+#[derive(Debug, Clone)]
+pub struct Conv2D {
+    filters: usize,
+    kernel_size: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding,
+    activation: Activation,
+    kernel: Option<Tensor>,
+    bias: Vec<f32>,
+}
+
+impl Conv2D {
+    /// `filters` filters of `kernel_size` (height, width); stride 1, `valid`, no activation,
+    /// as Keras's defaults. Weights are created when the layer is built.
+    pub fn new(filters: usize, kernel_size: (usize, usize)) -> Conv2D {
+        Conv2D {
+            filters,
+            kernel_size,
+            strides: (1, 1),
+            padding: Padding::Valid,
+            activation: Activation::Linear,
+            kernel: None,
+            bias: Vec::new(),
+        }
+    }
+
+    /// A layer with the given HWIO `kernel` and one `bias` per filter.
+    pub fn with_weights(kernel: Tensor, bias: Vec<f32>) -> Result<Conv2D> {
+        let [k_h, k_w, _, filters] = kernel.shape()[..] else {
+            return Err(Error::Shape(format!(
+                "a Conv2D kernel is 4-D (height, width, in_channels, filters), got {:?}",
+                kernel.shape()
+            )));
+        };
+        if bias.len() != filters {
+            return Err(Error::Shape(format!(
+                "{filters} filters need {filters} biases, got {}",
+                bias.len()
+            )));
+        }
+        Ok(Conv2D {
+            kernel: Some(kernel),
+            bias,
+            ..Conv2D::new(filters, (k_h, k_w))
+        })
+    }
+
+    /// Sets the step between windows: `(vertical, horizontal)`.
+    pub fn strides(mut self, strides: (usize, usize)) -> Conv2D {
+        self.strides = strides;
+        self
+    }
+
+    /// Sets `valid` or `same` padding.
+    pub fn padding(mut self, padding: Padding) -> Conv2D {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the activation applied to the output.
+    pub fn activation(mut self, activation: Activation) -> Conv2D {
+        self.activation = activation;
+        self
+    }
+
+    /// The HWIO kernel, once the layer has weights.
+    pub fn kernel(&self) -> Option<&Tensor> {
+        self.kernel.as_ref()
+    }
+
+    /// One bias per filter (empty before the layer has weights).
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
+    fn weights(&self) -> Result<&Tensor> {
+        self.kernel
+            .as_ref()
+            .ok_or_else(|| Error::Model("this Conv2D has no weights yet: build it first".into()))
+    }
+}
+
+impl Layer for Conv2D {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Conv2D"
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut StdRng) -> Result<Vec<usize>> {
+        let [_, _, in_c] = input_shape[..] else {
+            return Err(Error::Shape(format!(
+                "Conv2D expects (height, width, channels) inputs, got {input_shape:?}"
+            )));
+        };
+        let (k_h, k_w) = self.kernel_size;
+        if self.kernel.is_none() {
+            let len = k_h * k_w * in_c * self.filters;
+            let values = glorot_uniform(len, k_h * k_w * in_c, k_h * k_w * self.filters, rng);
+            self.kernel = Some(Tensor::new(&[k_h, k_w, in_c, self.filters], values)?);
+            self.bias = vec![0.0; self.filters];
+        }
+        let mut shape = vec![1];
+        shape.extend_from_slice(input_shape);
+        let g = ConvGeometry::new(&shape, self.weights()?.shape(), self.strides, self.padding)?;
+        Ok(g.output_shape()[1..].to_vec())
+    }
+
+    fn param_count(&self) -> usize {
+        self.kernel.as_ref().map_or(0, Tensor::len) + self.bias.len()
+    }
+
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        let kernel = self.weights()?;
+        let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
+        let mut y = Tensor::zeros(&g.output_shape())?;
+        naive::forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
+        self.activation.apply(y.data_mut(), g.out_c);
+        Ok(y)
+    }
+}

@@ -1,0 +1,45 @@
+//! The reference convolution: plain nested loops, one multiply-add at a time.
+//!
+//! Slow, but every line maps onto the book's figure of a window sliding over the input.
+//! Every faster convolution in this crate is tested equal to this one.
+
+use super::ConvGeometry;
+
+// ANCHOR: forward
+/// `y = conv(x, kernel) + bias`, all NHWC / HWIO slices as [`ConvGeometry`] describes.
+///
+/// For every output position `(n, oh, ow)` and filter `co`, the window of the input that
+/// starts at `(oh·stride_h − top, ow·stride_w − left)` is multiplied element-wise with
+/// filter `co` and summed. Window positions in the zero padding add nothing, so we skip them.
+pub fn forward(g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], y: &mut [f32]) {
+    let w = &g.window;
+    // x: [batch, in_h, in_w, in_c]   kernel: [k_h, k_w, in_c, out_c]   y: [batch, out_h, out_w, out_c]
+    let x_at = |n, ih, iw, ci| ((n * w.in_h + ih) * w.in_w + iw) * g.in_c + ci;
+    let k_at = |kh, kw, ci, co| ((kh * w.k_w + kw) * g.in_c + ci) * g.out_c + co;
+    let y_at = |n, oh, ow, co| ((n * w.out_h + oh) * w.out_w + ow) * g.out_c + co;
+
+    for n in 0..g.batch {
+        for oh in 0..w.out_h {
+            for ow in 0..w.out_w {
+                for co in 0..g.out_c {
+                    let mut sum = bias[co];
+                    for kh in 0..w.k_h {
+                        let Some(ih) = w.input_row(oh, kh) else {
+                            continue;
+                        };
+                        for kw in 0..w.k_w {
+                            let Some(iw) = w.input_col(ow, kw) else {
+                                continue;
+                            };
+                            for ci in 0..g.in_c {
+                                sum += x[x_at(n, ih, iw, ci)] * kernel[k_at(kh, kw, ci, co)];
+                            }
+                        }
+                    }
+                    y[y_at(n, oh, ow, co)] = sum;
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: forward

@@ -1,0 +1,147 @@
+//! The fully connected layer: every output is a weighted sum of every input.
+
+use nalgebra::DMatrixView;
+use rand::rngs::StdRng;
+
+use crate::activation::Activation;
+use crate::error::{Error, Result};
+use crate::init::glorot_uniform;
+use crate::layer::Layer;
+use crate::tensor::Tensor;
+
+/// A dense layer, as Keras's `Dense(units, activation)`: `y = activation(x · W + b)` with
+/// the kernel `W` of shape `(inputs, units)`.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    units: usize,
+    activation: Activation,
+    kernel: Option<Tensor>,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    /// A layer of `units` outputs with no activation; weights are created when it is built.
+    pub fn new(units: usize) -> Dense {
+        Dense {
+            units,
+            activation: Activation::Linear,
+            kernel: None,
+            bias: Vec::new(),
+        }
+    }
+
+    /// A layer with the given `(inputs, units)` kernel and one bias per unit.
+    pub fn with_weights(kernel: Tensor, bias: Vec<f32>) -> Result<Dense> {
+        let [_, units] = kernel.shape()[..] else {
+            return Err(Error::Shape(format!(
+                "a Dense kernel is 2-D (inputs, units), got {:?}",
+                kernel.shape()
+            )));
+        };
+        if bias.len() != units {
+            return Err(Error::Shape(format!(
+                "{units} units need {units} biases, got {}",
+                bias.len()
+            )));
+        }
+        Ok(Dense {
+            kernel: Some(kernel),
+            bias,
+            ..Dense::new(units)
+        })
+    }
+
+    /// Sets the activation applied to the output.
+    pub fn activation(mut self, activation: Activation) -> Dense {
+        self.activation = activation;
+        self
+    }
+
+    /// The `(inputs, units)` kernel, once the layer has weights.
+    pub fn kernel(&self) -> Option<&Tensor> {
+        self.kernel.as_ref()
+    }
+
+    /// One bias per unit (empty before the layer has weights).
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+}
+
+// ANCHOR: matmul
+/// `x · w` for row-major `x: (rows, inner)` and `w: (inner, cols)`, into row-major `(rows, cols)`.
+///
+/// nalgebra stores matrices column-major, and a row-major `(r, c)` buffer read column-major
+/// is its transpose `(c, r)`. So we ask nalgebra for `yᵀ = wᵀ · xᵀ`, whose column-major
+/// buffer is exactly the row-major `y`: no copies, no transposes.
+pub fn matmul(x: &[f32], w: &[f32], rows: usize, inner: usize, cols: usize) -> Vec<f32> {
+    let xt = DMatrixView::from_slice(x, inner, rows);
+    let wt = DMatrixView::from_slice(w, cols, inner);
+    (wt * xt).data.into()
+}
+// ANCHOR_END: matmul
+
+impl Layer for Dense {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut StdRng) -> Result<Vec<usize>> {
+        let [inputs] = input_shape[..] else {
+            return Err(Error::Shape(format!(
+                "Dense expects flat (features,) inputs, got {input_shape:?}: add a Flatten layer first"
+            )));
+        };
+        match &self.kernel {
+            None => {
+                let values = glorot_uniform(inputs * self.units, inputs, self.units, rng);
+                self.kernel = Some(Tensor::new(&[inputs, self.units], values)?);
+                self.bias = vec![0.0; self.units];
+            }
+            Some(k) if k.shape()[0] != inputs => {
+                return Err(Error::Shape(format!(
+                    "the kernel expects {} inputs but the layer gets {inputs}",
+                    k.shape()[0]
+                )));
+            }
+            Some(_) => {}
+        }
+        Ok(vec![self.units])
+    }
+
+    fn param_count(&self) -> usize {
+        self.kernel.as_ref().map_or(0, Tensor::len) + self.bias.len()
+    }
+
+    // ANCHOR: forward
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        let kernel = self.kernel.as_ref().ok_or_else(|| {
+            Error::Model("this Dense layer has no weights yet: build it first".into())
+        })?;
+        let (inputs, units) = (kernel.shape()[0], self.units);
+        let [batch, features] = x.shape()[..] else {
+            return Err(Error::Shape(format!(
+                "Dense expects a 2-D (batch, features) input, got {:?}",
+                x.shape()
+            )));
+        };
+        if features != inputs {
+            return Err(Error::Shape(format!(
+                "Dense expects {inputs} features, got {features}"
+            )));
+        }
+        let mut y = matmul(x.data(), kernel.data(), batch, inputs, units);
+        for row in y.chunks_mut(units) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                *v += b;
+            }
+        }
+        self.activation.apply(&mut y, units);
+        Tensor::new(&[batch, units], y)
+    }
+    // ANCHOR_END: forward
+}

@@ -1,0 +1,25 @@
+//! One error type for the whole crate, so every failure says what went wrong in words.
+
+use thiserror::Error;
+
+/// Everything that can go wrong in `convnets`.
+///
+/// Bad input (a shape that does not fit, a window that does not fit its input) is reported
+/// through this type instead of a panic, with a message that says what was expected.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// A tensor's shape does not fit what an operation needs.
+    #[error("shape error: {0}")]
+    Shape(String),
+    /// A sliding window (kernel or pool) cannot be placed on its input,
+    /// e.g. a 5×5 kernel on a 3×3 input with `valid` padding, or a stride of 0.
+    #[error("geometry error: {0}")]
+    Geometry(String),
+    /// A model was used in a way its construction does not allow
+    /// (e.g. predicting before any layer was added).
+    #[error("model error: {0}")]
+    Model(String),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,48 @@
+//! Flatten: turns each sample's feature maps into one long vector for the dense layers.
+
+use rand::rngs::StdRng;
+
+use crate::error::{Error, Result};
+use crate::layer::Layer;
+use crate::tensor::{Tensor, element_count};
+
+/// Keras's `Flatten()`: `(batch, h, w, c)` becomes `(batch, h·w·c)`.
+///
+/// NHWC is row-major with channels last, so flattening keeps the values where they are and
+/// only changes the shape; the order (all channels of pixel (0,0), then of pixel (0,1), …)
+/// is Keras's `channels_last` order, so Keras weights load unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct Flatten;
+
+impl Flatten {
+    /// A new Flatten layer.
+    pub fn new() -> Flatten {
+        Flatten
+    }
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Flatten"
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut StdRng) -> Result<Vec<usize>> {
+        Ok(vec![element_count(input_shape)?])
+    }
+
+    fn param_count(&self) -> usize {
+        0
+    }
+
+    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        let Some((&batch, rest)) = x.shape().split_first() else {
+            return Err(Error::Shape("Flatten needs a batch axis".into()));
+        };
+        let features = element_count(rest)?;
+        x.clone().reshape(&[batch, features])
+    }
+}

@@ -1,0 +1,39 @@
+//! # convnets
+//!
+//! Convolutional neural networks built by hand, following *Deep Learning with Python*,
+//! chapter 5.1: the convolution operation, padding, strides, max pooling, and the small
+//! Keras convnet that classifies MNIST digits.
+//!
+//! Tensors are NHWC `(batch, height, width, channels)` and conv kernels HWIO
+//! `(height, width, in_channels, filters)`, as Keras stores them, so results can be checked
+//! against TensorFlow number for number.
+//!
+//! ```
+//! let model = convnets::model::book_model(42).unwrap();
+//! assert_eq!(model.param_count(), 93_322);
+//! ```
+
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod error;
+pub mod flatten;
+pub mod init;
+pub mod layer;
+pub mod model;
+pub mod padding;
+pub mod pool;
+pub mod shape;
+pub mod tensor;
+
+pub use activation::Activation;
+pub use conv::Conv2D;
+pub use dense::Dense;
+pub use error::{Error, Result};
+pub use flatten::Flatten;
+pub use layer::Layer;
+pub use model::Sequential;
+pub use padding::{Padding, Pads};
+pub use pool::{AveragePooling2D, MaxPooling2D};
+pub use shape::{Window2D, out_len};
+pub use tensor::Tensor;

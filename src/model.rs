@@ -1,0 +1,231 @@
+//! A `Sequential` model: layers applied one after the other, as Keras's `models.Sequential`.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::activation::Activation;
+use crate::conv::Conv2D;
+use crate::dense::Dense;
+use crate::error::{Error, Result};
+use crate::flatten::Flatten;
+use crate::layer::Layer;
+use crate::pool::MaxPooling2D;
+use crate::tensor::Tensor;
+
+/// One layer of a model, with the name and output shape Keras would show for it.
+struct Entry {
+    name: String,
+    output_shape: Vec<usize>,
+    layer: Box<dyn Layer>,
+}
+
+/// A stack of layers. Each added layer is built for the previous layer's output shape, so
+/// every shape is known (and checked) before any data flows.
+pub struct Sequential {
+    input_shape: Vec<usize>,
+    entries: Vec<Entry>,
+    rng: StdRng,
+}
+
+impl Sequential {
+    /// An empty model for samples of `input_shape` (without the batch axis), e.g.
+    /// `&[28, 28, 1]`. `seed` makes the initial weights reproducible.
+    pub fn new(input_shape: &[usize], seed: u64) -> Sequential {
+        Sequential {
+            input_shape: input_shape.to_vec(),
+            entries: Vec::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Appends a layer, building it for the current output shape.
+    ///
+    /// Layers are named as in the book's summaries: `conv2d_1`, `conv2d_2`, `dense_1`, …
+    pub fn add(&mut self, mut layer: impl Layer + 'static) -> Result<&mut Sequential> {
+        let input_shape = self.output_shape().to_vec();
+        let output_shape = layer.build(&input_shape, &mut self.rng)?;
+        let same_kind = self
+            .entries
+            .iter()
+            .filter(|e| e.layer.kind() == layer.kind())
+            .count();
+        let name = format!("{}_{}", layer.kind(), same_kind + 1);
+        self.entries.push(Entry {
+            name,
+            output_shape,
+            layer: Box::new(layer),
+        });
+        Ok(self)
+    }
+
+    /// The shape of one input sample.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// The shape of one output sample (the input shape while the model has no layers).
+    pub fn output_shape(&self) -> &[usize] {
+        self.entries
+            .last()
+            .map_or(&self.input_shape, |e| &e.output_shape)
+    }
+
+    /// The names of the layers, in order.
+    pub fn layer_names(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    /// Each layer's output shape (per sample), in order.
+    pub fn layer_shapes(&self) -> Vec<&[usize]> {
+        self.entries
+            .iter()
+            .map(|e| e.output_shape.as_slice())
+            .collect()
+    }
+
+    /// The total number of weights.
+    pub fn param_count(&self) -> usize {
+        self.entries.iter().map(|e| e.layer.param_count()).sum()
+    }
+
+    /// Runs a batch through every layer.
+    pub fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+        if x.shape().get(1..) != Some(self.input_shape.as_slice()) {
+            return Err(Error::Shape(format!(
+                "the model expects a batch of {:?} samples, got shape {:?}",
+                self.input_shape,
+                x.shape()
+            )));
+        }
+        let mut y = x.clone();
+        for entry in &mut self.entries {
+            y = entry.layer.forward(&y)?;
+        }
+        Ok(y)
+    }
+
+    /// The model's outputs for all of `x`, computed `batch_size` samples at a time so memory
+    /// stays bounded however many samples there are.
+    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        if batch_size == 0 {
+            return Err(Error::Model("batch_size must be at least 1".into()));
+        }
+        let total = x.shape().first().copied().unwrap_or(0);
+        let mut outputs = Vec::new();
+        for start in (0..total).step_by(batch_size) {
+            let batch = x.batch_range(start, (start + batch_size).min(total))?;
+            outputs.push(self.forward(&batch)?);
+        }
+        if outputs.is_empty() {
+            let mut shape = vec![0];
+            shape.extend_from_slice(self.output_shape());
+            return Tensor::zeros(&shape);
+        }
+        Tensor::concat_batch(&outputs)
+    }
+
+    // ANCHOR: summary
+    /// The model as Keras's `model.summary()` prints it: one row per layer with its name,
+    /// class, output shape and number of weights, then the totals.
+    pub fn summary(&self) -> String {
+        let rows: Vec<[String; 3]> = self
+            .entries
+            .iter()
+            .map(|e| {
+                [
+                    format!("{} ({})", e.name, e.layer.class_name()),
+                    format_shape(&e.output_shape),
+                    e.layer.param_count().to_string(),
+                ]
+            })
+            .collect();
+        let name_width = rows
+            .iter()
+            .map(|r| r[0].len() + 2)
+            .max()
+            .unwrap_or(0)
+            .max(33);
+        let shape_width = rows
+            .iter()
+            .map(|r| r[1].len() + 2)
+            .max()
+            .unwrap_or(0)
+            .max(25);
+        let line_width = name_width + shape_width + 10;
+        let row = |a: &str, b: &str, c: &str| format!("{a:<name_width$}{b:<shape_width$}{c}\n");
+
+        let mut out = format!("{}\n", "_".repeat(line_width));
+        out += &row("Layer (type)", "Output Shape", "Param #");
+        out += &format!("{}\n", "=".repeat(line_width));
+        for (i, [name, shape, params]) in rows.iter().enumerate() {
+            out += &row(name, shape, params);
+            let rule = if i + 1 == rows.len() { "=" } else { "_" };
+            out += &format!("{}\n", rule.repeat(line_width));
+        }
+        let total = self.param_count();
+        out += &format!("Total params: {}\n", thousands(total));
+        out += &format!("Trainable params: {}\n", thousands(total));
+        out += "Non-trainable params: 0\n";
+        out
+    }
+    // ANCHOR_END: summary
+}
+
+/// A per-sample shape as Keras prints it, with `None` for the batch axis: `(None, 26, 26, 32)`.
+pub fn format_shape(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("(None, {})", dims.join(", "))
+}
+
+/// `93322` written as `93,322`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+// ANCHOR: book_model
+/// The convnet of *Deep Learning with Python*, listing 5.1 and 5.2, for 28×28 grey images.
+///
+/// ```text
+/// model.add(layers.Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1)))
+/// model.add(layers.MaxPooling2D((2, 2)))
+/// model.add(layers.Conv2D(64, (3, 3), activation='relu'))
+/// model.add(layers.MaxPooling2D((2, 2)))
+/// model.add(layers.Conv2D(64, (3, 3), activation='relu'))
+/// model.add(layers.Flatten())
+/// model.add(layers.Dense(64, activation='relu'))
+/// model.add(layers.Dense(10, activation='softmax'))
+/// ```
+pub fn book_model(seed: u64) -> Result<Sequential> {
+    let mut model = Sequential::new(&[28, 28, 1], seed);
+    model
+        .add(Conv2D::new(32, (3, 3)).activation(Activation::Relu))?
+        .add(MaxPooling2D::new((2, 2)))?
+        .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))?
+        .add(MaxPooling2D::new((2, 2)))?
+        .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))?
+        .add(Flatten::new())?
+        .add(Dense::new(64).activation(Activation::Relu))?
+        .add(Dense::new(10).activation(Activation::Softmax))?;
+    Ok(model)
+}
+// ANCHOR_END: book_model
+
+// ANCHOR: no_max_pooling
+/// The book's `model_no_max_pool`: the same three convolutions without pooling between them.
+pub fn no_max_pooling_model(seed: u64) -> Result<Sequential> {
+    let mut model = Sequential::new(&[28, 28, 1], seed);
+    model
+        .add(Conv2D::new(32, (3, 3)).activation(Activation::Relu))?
+        .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))?
+        .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))?;
+    Ok(model)
+}
+// ANCHOR_END: no_max_pooling

@@ -1,0 +1,103 @@
+//! Output-size rules, in one place: how many positions a sliding window visits.
+//!
+//! Convolution and pooling are both "slide a `k`-wide window with stride `s` over an axis of
+//! length `n`", so they share [`out_len`] and the [`Window2D`] geometry.
+
+use crate::error::{Error, Result};
+use crate::padding::{Padding, Pads, pads_1d};
+
+// ANCHOR: out_len
+/// The number of window positions along one axis, as Keras computes it.
+///
+/// - `valid`: `floor((n - k) / s) + 1`, and an error when `k > n` (the window never fits);
+/// - `same`:  `ceil(n / s)`.
+///
+/// Zero sizes and zero strides are errors too.
+pub fn out_len(n: usize, k: usize, s: usize, padding: Padding) -> Result<usize> {
+    if n == 0 || k == 0 || s == 0 {
+        return Err(Error::Geometry(format!(
+            "input length {n}, window {k} and stride {s} must all be at least 1"
+        )));
+    }
+    match padding {
+        Padding::Valid if k > n => Err(Error::Geometry(format!(
+            "a window of {k} does not fit an input of {n} with valid padding"
+        ))),
+        Padding::Valid => Ok((n - k) / s + 1),
+        Padding::Same => Ok(n.div_ceil(s)),
+    }
+}
+// ANCHOR_END: out_len
+
+/// Where a 2-D window (a kernel or a pool) goes over one image: the sizes, strides and
+/// padding, and the output size they give. Built only through [`Window2D::new`], so the
+/// output size always agrees with [`out_len`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window2D {
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Window height.
+    pub k_h: usize,
+    /// Window width.
+    pub k_w: usize,
+    /// Vertical step between windows.
+    pub stride_h: usize,
+    /// Horizontal step between windows.
+    pub stride_w: usize,
+    /// The zeros added around the input (all zero for `valid`).
+    pub pads: Pads,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+}
+
+impl Window2D {
+    /// Checks that a `kernel` window with `strides` fits an `input` of `(height, width)` and
+    /// works out the padding and the output size.
+    pub fn new(
+        input: (usize, usize),
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        padding: Padding,
+    ) -> Result<Window2D> {
+        let out_h = out_len(input.0, kernel.0, strides.0, padding)?;
+        let out_w = out_len(input.1, kernel.1, strides.1, padding)?;
+        let (top, bottom) = pads_1d(padding, input.0, kernel.0, strides.0);
+        let (left, right) = pads_1d(padding, input.1, kernel.1, strides.1);
+        Ok(Window2D {
+            in_h: input.0,
+            in_w: input.1,
+            k_h: kernel.0,
+            k_w: kernel.1,
+            stride_h: strides.0,
+            stride_w: strides.1,
+            pads: Pads {
+                top,
+                bottom,
+                left,
+                right,
+            },
+            out_h,
+            out_w,
+        })
+    }
+
+    /// The input row seen by output row `oh` at kernel row `kh`, or `None` if it falls in the
+    /// padding (where the input is zero).
+    pub fn input_row(&self, oh: usize, kh: usize) -> Option<usize> {
+        (oh * self.stride_h + kh)
+            .checked_sub(self.pads.top)
+            .filter(|&ih| ih < self.in_h)
+    }
+
+    /// The input column seen by output column `ow` at kernel column `kw`, or `None` if it
+    /// falls in the padding.
+    pub fn input_col(&self, ow: usize, kw: usize) -> Option<usize> {
+        (ow * self.stride_w + kw)
+            .checked_sub(self.pads.left)
+            .filter(|&iw| iw < self.in_w)
+    }
+}
