@@ -25,6 +25,7 @@ pub mod padding;
 pub mod pool;
 pub mod shape;
 pub mod tensor;
+pub mod testing;
 
 pub use activation::Activation;
 pub use conv::Conv2D;
