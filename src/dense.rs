@@ -22,12 +22,7 @@ pub struct Dense {
 impl Dense {
     /// A layer of `units` outputs with no activation; weights are created when it is built.
     pub fn new(units: usize) -> Dense {
-        Dense {
-            units,
-            activation: Activation::Linear,
-            kernel: None,
-            bias: Vec::new(),
-        }
+        Dense { units, activation: Activation::Linear, kernel: None, bias: Vec::new() }
     }
 
     /// A layer with the given `(inputs, units)` kernel and one bias per unit.
@@ -39,16 +34,9 @@ impl Dense {
             )));
         };
         if bias.len() != units {
-            return Err(Error::Shape(format!(
-                "{units} units need {units} biases, got {}",
-                bias.len()
-            )));
+            return Err(Error::Shape(format!("{units} units need {units} biases, got {}", bias.len())));
         }
-        Ok(Dense {
-            kernel: Some(kernel),
-            bias,
-            ..Dense::new(units)
-        })
+        Ok(Dense { kernel: Some(kernel), bias, ..Dense::new(units) })
     }
 
     /// Sets the activation applied to the output.
@@ -119,9 +107,10 @@ impl Layer for Dense {
 
     // ANCHOR: forward
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
-        let kernel = self.kernel.as_ref().ok_or_else(|| {
-            Error::Model("this Dense layer has no weights yet: build it first".into())
-        })?;
+        let kernel = self
+            .kernel
+            .as_ref()
+            .ok_or_else(|| Error::Model("this Dense layer has no weights yet: build it first".into()))?;
         let (inputs, units) = (kernel.shape()[0], self.units);
         let [batch, features] = x.shape()[..] else {
             return Err(Error::Shape(format!(
@@ -130,9 +119,7 @@ impl Layer for Dense {
             )));
         };
         if features != inputs {
-            return Err(Error::Shape(format!(
-                "Dense expects {inputs} features, got {features}"
-            )));
+            return Err(Error::Shape(format!("Dense expects {inputs} features, got {features}")));
         }
         let mut y = matmul(x.data(), kernel.data(), batch, inputs, units);
         for row in y.chunks_mut(units) {

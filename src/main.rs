@@ -28,11 +28,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Summary { no_max_pooling } => {
-            let model = if no_max_pooling {
-                no_max_pooling_model(0)
-            } else {
-                book_model(0)
-            };
+            let model = if no_max_pooling { no_max_pooling_model(0) } else { book_model(0) };
             model.map(|m| print!("{}", m.summary()))
         }
     };

@@ -44,17 +44,9 @@ impl Sequential {
     pub fn add(&mut self, mut layer: impl Layer + 'static) -> Result<&mut Sequential> {
         let input_shape = self.output_shape().to_vec();
         let output_shape = layer.build(&input_shape, &mut self.rng)?;
-        let same_kind = self
-            .entries
-            .iter()
-            .filter(|e| e.layer.kind() == layer.kind())
-            .count();
+        let same_kind = self.entries.iter().filter(|e| e.layer.kind() == layer.kind()).count();
         let name = format!("{}_{}", layer.kind(), same_kind + 1);
-        self.entries.push(Entry {
-            name,
-            output_shape,
-            layer: Box::new(layer),
-        });
+        self.entries.push(Entry { name, output_shape, layer: Box::new(layer) });
         Ok(self)
     }
 
@@ -65,9 +57,7 @@ impl Sequential {
 
     /// The shape of one output sample (the input shape while the model has no layers).
     pub fn output_shape(&self) -> &[usize] {
-        self.entries
-            .last()
-            .map_or(&self.input_shape, |e| &e.output_shape)
+        self.entries.last().map_or(&self.input_shape, |e| &e.output_shape)
     }
 
     /// The names of the layers, in order.
@@ -77,10 +67,7 @@ impl Sequential {
 
     /// Each layer's output shape (per sample), in order.
     pub fn layer_shapes(&self) -> Vec<&[usize]> {
-        self.entries
-            .iter()
-            .map(|e| e.output_shape.as_slice())
-            .collect()
+        self.entries.iter().map(|e| e.output_shape.as_slice()).collect()
     }
 
     /// The total number of weights.
@@ -139,18 +126,8 @@ impl Sequential {
                 ]
             })
             .collect();
-        let name_width = rows
-            .iter()
-            .map(|r| r[0].len() + 2)
-            .max()
-            .unwrap_or(0)
-            .max(33);
-        let shape_width = rows
-            .iter()
-            .map(|r| r[1].len() + 2)
-            .max()
-            .unwrap_or(0)
-            .max(25);
+        let name_width = rows.iter().map(|r| r[0].len() + 2).max().unwrap_or(0).max(33);
+        let shape_width = rows.iter().map(|r| r[1].len() + 2).max().unwrap_or(0).max(25);
         let line_width = name_width + shape_width + 10;
         let row = |a: &str, b: &str, c: &str| format!("{a:<name_width$}{b:<shape_width$}{c}\n");
 

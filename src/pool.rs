@@ -23,11 +23,7 @@ struct PoolSpec {
 impl PoolSpec {
     fn new(pool_size: (usize, usize)) -> PoolSpec {
         // Keras: strides default to the pool size, padding to `valid`.
-        PoolSpec {
-            pool_size,
-            strides: pool_size,
-            padding: Padding::Valid,
-        }
+        PoolSpec { pool_size, strides: pool_size, padding: Padding::Valid }
     }
 
     fn window(&self, h: usize, w: usize) -> Result<Window2D> {
@@ -96,10 +92,7 @@ pub struct MaxPooling2D {
 impl MaxPooling2D {
     /// Pools over `pool_size` windows with strides equal to the pool size and `valid` padding.
     pub fn new(pool_size: (usize, usize)) -> MaxPooling2D {
-        MaxPooling2D {
-            spec: PoolSpec::new(pool_size),
-            argmax: Vec::new(),
-        }
+        MaxPooling2D { spec: PoolSpec::new(pool_size), argmax: Vec::new() }
     }
 
     /// Sets the step between windows.
@@ -171,9 +164,7 @@ pub struct AveragePooling2D {
 impl AveragePooling2D {
     /// Pools over `pool_size` windows with strides equal to the pool size and `valid` padding.
     pub fn new(pool_size: (usize, usize)) -> AveragePooling2D {
-        AveragePooling2D {
-            spec: PoolSpec::new(pool_size),
-        }
+        AveragePooling2D { spec: PoolSpec::new(pool_size) }
     }
 
     /// Sets the step between windows.

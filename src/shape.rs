@@ -20,9 +20,9 @@ pub fn out_len(n: usize, k: usize, s: usize, padding: Padding) -> Result<usize> 
         )));
     }
     match padding {
-        Padding::Valid if k > n => Err(Error::Geometry(format!(
-            "a window of {k} does not fit an input of {n} with valid padding"
-        ))),
+        Padding::Valid if k > n => {
+            Err(Error::Geometry(format!("a window of {k} does not fit an input of {n} with valid padding")))
+        }
         Padding::Valid => Ok((n - k) / s + 1),
         Padding::Same => Ok(n.div_ceil(s)),
     }
@@ -74,12 +74,7 @@ impl Window2D {
             k_w: kernel.1,
             stride_h: strides.0,
             stride_w: strides.1,
-            pads: Pads {
-                top,
-                bottom,
-                left,
-                right,
-            },
+            pads: Pads { top, bottom, left, right },
             out_h,
             out_w,
         })
@@ -88,16 +83,12 @@ impl Window2D {
     /// The input row seen by output row `oh` at kernel row `kh`, or `None` if it falls in the
     /// padding (where the input is zero).
     pub fn input_row(&self, oh: usize, kh: usize) -> Option<usize> {
-        (oh * self.stride_h + kh)
-            .checked_sub(self.pads.top)
-            .filter(|&ih| ih < self.in_h)
+        (oh * self.stride_h + kh).checked_sub(self.pads.top).filter(|&ih| ih < self.in_h)
     }
 
     /// The input column seen by output column `ow` at kernel column `kw`, or `None` if it
     /// falls in the padding.
     pub fn input_col(&self, ow: usize, kw: usize) -> Option<usize> {
-        (ow * self.stride_w + kw)
-            .checked_sub(self.pads.left)
-            .filter(|&iw| iw < self.in_w)
+        (ow * self.stride_w + kw).checked_sub(self.pads.left).filter(|&iw| iw < self.in_w)
     }
 }

@@ -24,28 +24,19 @@ impl Tensor {
                 data.len()
             )));
         }
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data,
-        })
+        Ok(Tensor { shape: shape.to_vec(), data })
     }
 
     /// A tensor of the given shape filled with zeros.
     pub fn zeros(shape: &[usize]) -> Result<Tensor> {
         let len = element_count(shape)?;
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data: vec![0.0; len],
-        })
+        Ok(Tensor { shape: shape.to_vec(), data: vec![0.0; len] })
     }
 
     /// The values `0, 1, 2, …` laid out in the given shape: handy for hand-checkable examples.
     pub fn arange(shape: &[usize]) -> Result<Tensor> {
         let len = element_count(shape)?;
-        Ok(Tensor {
-            shape: shape.to_vec(),
-            data: (0..len).map(|i| i as f32).collect(),
-        })
+        Ok(Tensor { shape: shape.to_vec(), data: (0..len).map(|i| i as f32).collect() })
     }
 
     /// The size of each axis.
@@ -118,24 +109,17 @@ impl Tensor {
     pub fn batch_range(&self, start: usize, end: usize) -> Result<Tensor> {
         let batch = self.shape.first().copied().unwrap_or(0);
         if start > end || end > batch {
-            return Err(Error::Shape(format!(
-                "batch range {start}..{end} is outside a batch of {batch}"
-            )));
+            return Err(Error::Shape(format!("batch range {start}..{end} is outside a batch of {batch}")));
         }
         let per_sample = element_count(&self.shape[1..])?;
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        Tensor::new(
-            &shape,
-            self.data[start * per_sample..end * per_sample].to_vec(),
-        )
+        Tensor::new(&shape, self.data[start * per_sample..end * per_sample].to_vec())
     }
 
     /// Stacks tensors of the same per-sample shape along the batch axis.
     pub fn concat_batch(parts: &[Tensor]) -> Result<Tensor> {
-        let first = parts
-            .first()
-            .ok_or_else(|| Error::Shape("cannot concatenate zero tensors".into()))?;
+        let first = parts.first().ok_or_else(|| Error::Shape("cannot concatenate zero tensors".into()))?;
         let mut shape = first.shape.clone();
         shape[0] = 0;
         let mut data = Vec::new();

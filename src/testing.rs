@@ -6,7 +6,11 @@
 pub fn first_mismatch(actual: &[f32], expected: &[f32], atol: f32, rtol: f32) -> Option<(usize, f32, f32)> {
     if actual.len() != expected.len() {
         let i = actual.len().min(expected.len());
-        return Some((i, actual.get(i).copied().unwrap_or(f32::NAN), expected.get(i).copied().unwrap_or(f32::NAN)));
+        return Some((
+            i,
+            actual.get(i).copied().unwrap_or(f32::NAN),
+            expected.get(i).copied().unwrap_or(f32::NAN),
+        ));
     }
     actual
         .iter()

@@ -189,7 +189,18 @@ fn tensor_shapes_must_fit_their_data() {
 
 /// A random batch in [-1, 1] and a random conv layer that fits it.
 fn conv_case() -> impl Strategy<Value = (Tensor, Conv2D)> {
-    (1usize..4, 1usize..9, 1usize..9, 1usize..4, 1usize..4, 1usize..4, 1usize..4, 1usize..3, 1usize..3, any::<bool>())
+    (
+        1usize..4,
+        1usize..9,
+        1usize..9,
+        1usize..4,
+        1usize..4,
+        1usize..4,
+        1usize..4,
+        1usize..3,
+        1usize..3,
+        any::<bool>(),
+    )
         .prop_filter("valid windows must fit", |&(_, h, w, _, _, kh, kw, ..)| kh <= h && kw <= w)
         .prop_flat_map(|(n, h, w, c, f, kh, kw, sh, sw, same)| {
             let x = prop::collection::vec(-1.0f32..1.0, n * h * w * c);

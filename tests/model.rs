@@ -83,7 +83,8 @@ fn predict_in_batches_equals_one_big_forward() {
         .unwrap()
         .add(Dense::new(5).activation(Activation::Softmax))
         .unwrap();
-    let x = Tensor::new(&[7, 8, 8, 2], (0..7 * 128).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect()).unwrap();
+    let x = Tensor::new(&[7, 8, 8, 2], (0..7 * 128).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect())
+        .unwrap();
     let all = model.forward(&x).unwrap();
     assert_eq!(all.shape(), &[7, 5]);
     for batch_size in [1, 3, 7, 100] {
@@ -93,5 +94,8 @@ fn predict_in_batches_equals_one_big_forward() {
         assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
     assert!(model.predict(&x, 0).is_err());
-    assert!(model.forward(&Tensor::zeros(&[1, 8, 8, 3]).unwrap()).is_err(), "3 channels for a 2-channel model");
+    assert!(
+        model.forward(&Tensor::zeros(&[1, 8, 8, 3]).unwrap()).is_err(),
+        "3 channels for a 2-channel model"
+    );
 }

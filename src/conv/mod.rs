@@ -52,12 +52,7 @@ impl ConvGeometry {
             )));
         }
         let window = Window2D::new((in_h, in_w), (k_h, k_w), strides, padding)?;
-        Ok(ConvGeometry {
-            batch,
-            in_c,
-            out_c,
-            window,
-        })
+        Ok(ConvGeometry { batch, in_c, out_c, window })
     }
 
     /// The NHWC shape of the output.
@@ -103,16 +98,9 @@ impl Conv2D {
             )));
         };
         if bias.len() != filters {
-            return Err(Error::Shape(format!(
-                "{filters} filters need {filters} biases, got {}",
-                bias.len()
-            )));
+            return Err(Error::Shape(format!("{filters} filters need {filters} biases, got {}", bias.len())));
         }
-        Ok(Conv2D {
-            kernel: Some(kernel),
-            bias,
-            ..Conv2D::new(filters, (k_h, k_w))
-        })
+        Ok(Conv2D { kernel: Some(kernel), bias, ..Conv2D::new(filters, (k_h, k_w)) })
     }
 
     /// Sets the step between windows: `(vertical, horizontal)`.

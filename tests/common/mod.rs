@@ -14,7 +14,8 @@ pub fn fixture_cases(file: &str) -> Vec<Value> {
 
 /// A `{"shape": [...], "data": [...]}` object as a tensor.
 pub fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+    let shape: Vec<usize> =
+        v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
     let data: Vec<f32> = v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap() as f32).collect();
     Tensor::new(&shape, data).unwrap()
 }
