@@ -97,9 +97,81 @@ def pool_cases():
     return cases
 
 
+def dense_cases():
+    cases = []
+    for name, n, inputs, units, activation in [("dense_linear", 3, 5, 4, None), ("dense_relu", 4, 6, 3, "relu")]:
+        x = tf.Variable(rand(n, inputs))
+        layer = tf.keras.layers.Dense(units, activation=activation)
+        layer.build((None, inputs))
+        layer.kernel.assign(rand(inputs, units))
+        layer.bias.assign(rand(units))
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            dy = tf.constant(rand(*y.shape))
+            loss = tf.reduce_sum(y * dy)
+        dx, dk, db = tape.gradient(loss, [x, layer.kernel, layer.bias])
+        cases.append({
+            "name": name, "activation": activation or "linear",
+            "x": flat(x), "kernel": flat(layer.kernel), "bias": flat(layer.bias), "y": flat(y),
+            "dy": flat(dy), "dx": flat(dx), "dkernel": flat(dk), "dbias": flat(db),
+        })
+    return cases
+
+
+def crossentropy_cases():
+    """Softmax on logits, then Keras's categorical cross-entropy (mean over the batch).
+
+    Run eagerly, Keras clips the probabilities to [1e-7, 1 - 1e-7] before the log: that is
+    `loss`. Inside `fit` (a tf.function) the softmax output remembers its logits and Keras
+    differentiates the cross-entropy of the logits instead, so the gradient is exactly
+    (p - y) / batch even where a probability underflows: that is `dlogits`.
+    """
+    cases = []
+    for name, n, classes, scale in [("ce_small", 4, 5, 1.0), ("ce_confident", 3, 10, 12.0)]:
+        logits = tf.Variable(rand(n, classes) * scale)
+        labels = rng.integers(0, classes, size=n)
+        y = tf.keras.utils.to_categorical(labels, classes).astype(np.float32)
+        loss_fn = tf.keras.losses.CategoricalCrossentropy()
+        probs = tf.keras.activations.softmax(logits)
+        clipped_loss = loss_fn(y, probs)
+
+        @tf.function
+        def training_gradient():
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, tf.keras.activations.softmax(logits))
+            return tape.gradient(loss, logits)
+
+        cases.append({
+            "name": name, "logits": flat(logits), "targets": flat(y), "probs": flat(probs),
+            "loss": float(clipped_loss), "dlogits": flat(training_gradient()),
+        })
+    return cases
+
+
+def rmsprop_cases():
+    """Two steps of Keras's RMSprop (default settings) on given gradients."""
+    w0, g1, g2 = rand(7), rand(7), rand(7) * 0.01
+    w = tf.Variable(w0)
+    opt = tf.keras.optimizers.RMSprop()
+    config = opt.get_config()
+    opt.apply_gradients([(tf.constant(g1), w)])
+    w1 = w.numpy().copy()
+    opt.apply_gradients([(tf.constant(g2), w)])
+    w2 = w.numpy().copy()
+    return [{
+        "name": "rmsprop_two_steps", "learning_rate": float(config["learning_rate"]), "rho": float(config["rho"]),
+        "epsilon": float(config["epsilon"]), "momentum": float(config["momentum"]), "centered": config["centered"],
+        "w0": flat(w0), "g1": flat(g1), "w1": flat(w1), "g2": flat(g2), "w2": flat(w2),
+    }]
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
-    for file, cases in [("conv2d.json", conv_cases()), ("pooling.json", pool_cases())]:
+    files = [
+        ("conv2d.json", conv_cases()), ("pooling.json", pool_cases()), ("dense.json", dense_cases()),
+        ("crossentropy.json", crossentropy_cases()), ("rmsprop.json", rmsprop_cases()),
+    ]
+    for file, cases in files:
         with open(os.path.join(OUT, file), "w") as f:
             json.dump({"tensorflow": tf.__version__, "cases": cases}, f)
         print(f"wrote {len(cases)} cases to tests/fixtures/{file}")

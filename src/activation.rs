@@ -1,4 +1,4 @@
-//! Activation functions: ReLU between layers, softmax at the end.
+//! Activation functions: ReLU between layers, softmax at the end, and their gradients.
 
 /// The non-linearity a layer applies to its output, as Keras's `activation=` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,6 +26,35 @@ impl Activation {
             }
         }
     }
+
+    // ANCHOR: backward
+    /// Turns `dy = ∂loss/∂y` into `dz = ∂loss/∂z` in place, where `y = f(z)` is the output
+    /// this activation produced (rows of `row_len` values).
+    ///
+    /// - ReLU passes the gradient where the output was positive and blocks it elsewhere;
+    /// - softmax mixes a row: `dz_i = y_i · (dy_i − Σ_j dy_j · y_j)`.
+    pub fn backward(self, y: &[f32], dy: &mut [f32], row_len: usize) {
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => {
+                for (d, &out) in dy.iter_mut().zip(y) {
+                    if out <= 0.0 {
+                        *d = 0.0;
+                    }
+                }
+            }
+            Activation::Softmax => {
+                let row_len = row_len.max(1);
+                for (d, p) in dy.chunks_mut(row_len).zip(y.chunks(row_len)) {
+                    let dot: f32 = d.iter().zip(p).map(|(a, b)| a * b).sum();
+                    for (di, &pi) in d.iter_mut().zip(p) {
+                        *di = pi * (*di - dot);
+                    }
+                }
+            }
+        }
+    }
+    // ANCHOR_END: backward
 }
 
 // ANCHOR: relu

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::glorot_uniform;
-use crate::layer::Layer;
+use crate::layer::{Layer, Param, check_grad_shape, no_forward};
 use crate::tensor::Tensor;
 
 /// A dense layer, as Keras's `Dense(units, activation)`: `y = activation(x · W + b)` with
@@ -17,12 +17,24 @@ pub struct Dense {
     activation: Activation,
     kernel: Option<Tensor>,
     bias: Vec<f32>,
+    dkernel: Vec<f32>,
+    dbias: Vec<f32>,
+    /// The input and output of the last forward pass, kept for backward.
+    cache: Option<(Tensor, Tensor)>,
 }
 
 impl Dense {
     /// A layer of `units` outputs with no activation; weights are created when it is built.
     pub fn new(units: usize) -> Dense {
-        Dense { units, activation: Activation::Linear, kernel: None, bias: Vec::new() }
+        Dense {
+            units,
+            activation: Activation::Linear,
+            kernel: None,
+            bias: Vec::new(),
+            dkernel: Vec::new(),
+            dbias: Vec::new(),
+            cache: None,
+        }
     }
 
     /// A layer with the given `(inputs, units)` kernel and one bias per unit.
@@ -54,6 +66,22 @@ impl Dense {
     pub fn bias(&self) -> &[f32] {
         &self.bias
     }
+
+    /// `∂loss/∂kernel` from the last backward pass, `(inputs, units)` like the kernel.
+    pub fn kernel_grad(&self) -> &[f32] {
+        &self.dkernel
+    }
+
+    /// `∂loss/∂bias` from the last backward pass.
+    pub fn bias_grad(&self) -> &[f32] {
+        &self.dbias
+    }
+
+    fn weights(&self) -> Result<&Tensor> {
+        self.kernel
+            .as_ref()
+            .ok_or_else(|| Error::Model("this Dense layer has no weights yet: build it first".into()))
+    }
 }
 
 // ANCHOR: matmul
@@ -68,6 +96,23 @@ pub fn matmul(x: &[f32], w: &[f32], rows: usize, inner: usize, cols: usize) -> V
     (wt * xt).data.into()
 }
 // ANCHOR_END: matmul
+
+/// `aᵀ · b` for row-major `a: (inner, rows)` and `b: (inner, cols)`, into row-major `(rows, cols)`.
+///
+/// Same trick as [`matmul`]: the column-major result is `bᵀ · a`. nalgebra's `tr_mul` would
+/// skip the copy that `transpose()` makes but does not use the fast matrixmultiply kernel.
+pub fn matmul_at_b(a: &[f32], b: &[f32], inner: usize, rows: usize, cols: usize) -> Vec<f32> {
+    let bt = DMatrixView::from_slice(b, cols, inner);
+    let at = DMatrixView::from_slice(a, rows, inner);
+    (bt * at.transpose()).data.into()
+}
+
+/// `a · bᵀ` for row-major `a: (rows, inner)` and `b: (cols, inner)`, into row-major `(rows, cols)`.
+pub fn matmul_a_bt(a: &[f32], b: &[f32], rows: usize, inner: usize, cols: usize) -> Vec<f32> {
+    let bt = DMatrixView::from_slice(b, inner, cols);
+    let at = DMatrixView::from_slice(a, inner, rows);
+    (bt.transpose() * at).data.into()
+}
 
 impl Layer for Dense {
     fn kind(&self) -> &'static str {
@@ -107,10 +152,7 @@ impl Layer for Dense {
 
     // ANCHOR: forward
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
-        let kernel = self
-            .kernel
-            .as_ref()
-            .ok_or_else(|| Error::Model("this Dense layer has no weights yet: build it first".into()))?;
+        let kernel = self.weights()?;
         let (inputs, units) = (kernel.shape()[0], self.units);
         let [batch, features] = x.shape()[..] else {
             return Err(Error::Shape(format!(
@@ -128,7 +170,47 @@ impl Layer for Dense {
             }
         }
         self.activation.apply(&mut y, units);
-        Tensor::new(&[batch, units], y)
+        let y = Tensor::new(&[batch, units], y)?;
+        self.cache = Some((x.clone(), y.clone()));
+        Ok(y)
     }
     // ANCHOR_END: forward
+
+    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
+        let (_, y) = self.cache.as_ref().ok_or_else(|| no_forward("Dense"))?;
+        check_grad_shape("Dense", dy, y.shape())?;
+        let mut dz = dy.clone();
+        self.activation.backward(y.data(), dz.data_mut(), self.units);
+        self.backward_pre_activation(&dz)
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    // ANCHOR: backward
+    /// With `z = x · W + b`: `dW = xᵀ · dz`, `db` = the column sums of `dz`, `dx = dz · Wᵀ`.
+    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<Tensor> {
+        let (x, y) = self.cache.as_ref().ok_or_else(|| no_forward("Dense"))?;
+        check_grad_shape("Dense", dz, y.shape())?;
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_forward("Dense"))?;
+        let (batch, inputs, units) = (x.shape()[0], kernel.shape()[0], self.units);
+        self.dkernel = matmul_at_b(x.data(), dz.data(), batch, inputs, units);
+        self.dbias = vec![0.0; units];
+        for row in dz.data().chunks(units) {
+            for (db, d) in self.dbias.iter_mut().zip(row) {
+                *db += d;
+            }
+        }
+        Tensor::new(x.shape(), matmul_a_bt(dz.data(), kernel.data(), batch, units, inputs))
+    }
+    // ANCHOR_END: backward
+
+    fn params(&mut self) -> Vec<Param<'_>> {
+        let Some(kernel) = self.kernel.as_mut() else { return Vec::new() };
+        vec![
+            Param { value: kernel.data_mut(), grad: &self.dkernel },
+            Param { value: &mut self.bias, grad: &self.dbias },
+        ]
+    }
 }

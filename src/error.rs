@@ -19,6 +19,25 @@ pub enum Error {
     /// (e.g. predicting before any layer was added).
     #[error("model error: {0}")]
     Model(String),
+    /// The training loss became NaN or infinite: the weights have diverged (try a lower
+    /// learning rate) or the input holds NaN values.
+    #[error(
+        "the loss became {loss} at epoch {epoch}, step {step}: training stopped (try a lower learning rate, and check the input for NaN values)"
+    )]
+    NonFiniteLoss {
+        /// The loss value (NaN or ±infinity).
+        loss: f64,
+        /// The epoch (from 1) in which it happened.
+        epoch: usize,
+        /// The step (batch, from 1) of that epoch.
+        step: usize,
+    },
+    /// An IDX file (the format MNIST comes in) is unreadable or malformed.
+    #[error(transparent)]
+    Idx(#[from] crate::idx::IdxError),
+    /// The MNIST files are missing or do not hold what MNIST should.
+    #[error(transparent)]
+    Mnist(#[from] crate::mnist::MnistError),
 }
 
 /// `Result` with the crate's [`Error`].

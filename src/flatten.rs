@@ -3,7 +3,7 @@
 use rand::rngs::StdRng;
 
 use crate::error::{Error, Result};
-use crate::layer::Layer;
+use crate::layer::{Layer, no_forward};
 use crate::tensor::{Tensor, element_count};
 
 /// Keras's `Flatten()`: `(batch, h, w, c)` becomes `(batch, h·w·c)`.
@@ -12,12 +12,15 @@ use crate::tensor::{Tensor, element_count};
 /// only changes the shape; the order (all channels of pixel (0,0), then of pixel (0,1), …)
 /// is Keras's `channels_last` order, so Keras weights load unchanged.
 #[derive(Debug, Clone, Default)]
-pub struct Flatten;
+pub struct Flatten {
+    /// The input shape of the last forward pass, to unflatten gradients into.
+    input_shape: Option<Vec<usize>>,
+}
 
 impl Flatten {
     /// A new Flatten layer.
     pub fn new() -> Flatten {
-        Flatten
+        Flatten { input_shape: None }
     }
 }
 
@@ -43,6 +46,13 @@ impl Layer for Flatten {
             return Err(Error::Shape("Flatten needs a batch axis".into()));
         };
         let features = element_count(rest)?;
+        self.input_shape = Some(x.shape().to_vec());
         x.clone().reshape(&[batch, features])
+    }
+
+    /// Flattening moved no values, so the gradient only takes the input's shape back.
+    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
+        let shape = self.input_shape.as_ref().ok_or_else(|| no_forward("Flatten"))?;
+        dy.clone().reshape(shape)
     }
 }

@@ -18,14 +18,21 @@ pub mod conv;
 pub mod dense;
 pub mod error;
 pub mod flatten;
+pub mod gradcheck;
+pub mod idx;
 pub mod init;
 pub mod layer;
+pub mod loss;
+pub mod metrics;
+pub mod mnist;
 pub mod model;
+pub mod optim;
 pub mod padding;
 pub mod pool;
 pub mod shape;
 pub mod tensor;
 pub mod testing;
+pub mod train;
 
 pub use activation::Activation;
 pub use conv::Conv2D;
@@ -38,3 +45,22 @@ pub use padding::{Padding, Pads};
 pub use pool::{AveragePooling2D, MaxPooling2D};
 pub use shape::{Window2D, out_len};
 pub use tensor::Tensor;
+
+/// The book's chapters, compiled as doctests so every example in them runs under `cargo test`.
+#[cfg(doctest)]
+pub mod chapters {
+    #[doc = include_str!("../chapters/introduction.md")]
+    pub struct Introduction;
+
+    #[doc = include_str!("../chapters/convolution.md")]
+    pub struct Convolution;
+
+    #[doc = include_str!("../chapters/padding.md")]
+    pub struct Padding;
+
+    #[doc = include_str!("../chapters/strides.md")]
+    pub struct Strides;
+
+    #[doc = include_str!("../chapters/max_pooling.md")]
+    pub struct MaxPooling;
+}

@@ -8,7 +8,8 @@ use crate::conv::Conv2D;
 use crate::dense::Dense;
 use crate::error::{Error, Result};
 use crate::flatten::Flatten;
-use crate::layer::Layer;
+use crate::layer::{Layer, Param};
+use crate::loss::{categorical_crossentropy, softmax_crossentropy_grad};
 use crate::pool::MaxPooling2D;
 use crate::tensor::Tensor;
 
@@ -90,6 +91,37 @@ impl Sequential {
         }
         Ok(y)
     }
+
+    /// Every layer's weights with their gradients from the last backward pass, layer by
+    /// layer in order: what an optimiser updates.
+    pub fn params(&mut self) -> Vec<Param<'_>> {
+        self.entries.iter_mut().flat_map(|e| e.layer.params()).collect()
+    }
+
+    // ANCHOR: gradients
+    /// One forward and one backward pass over a batch with one-hot `targets`, leaving every
+    /// layer's weight gradients in place for an optimiser. Returns the cross-entropy loss
+    /// and the predicted probabilities.
+    ///
+    /// The model must end in a softmax: the backward pass starts from the fused
+    /// softmax + cross-entropy gradient `(p − y) / batch` at the last layer's logits.
+    pub fn compute_gradients(&mut self, x: &Tensor, targets: &Tensor) -> Result<(f64, Tensor)> {
+        if self.entries.last().map(|e| e.layer.activation()) != Some(Activation::Softmax) {
+            return Err(Error::Model(
+                "training with cross-entropy needs a model that ends in a softmax".into(),
+            ));
+        }
+        let probs = self.forward(x)?;
+        let loss = categorical_crossentropy(&probs, targets)?;
+        let mut grad = softmax_crossentropy_grad(&probs, targets)?;
+        let (last, rest) = self.entries.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
+        grad = last.layer.backward_pre_activation(&grad)?;
+        for entry in rest.iter_mut().rev() {
+            grad = entry.layer.backward(&grad)?;
+        }
+        Ok((loss, probs))
+    }
+    // ANCHOR_END: gradients
 
     /// The model's outputs for all of `x`, computed `batch_size` samples at a time so memory
     /// stays bounded however many samples there are.

@@ -7,7 +7,7 @@
 use rand::rngs::StdRng;
 
 use crate::error::{Error, Result};
-use crate::layer::Layer;
+use crate::layer::{Layer, check_grad_shape, no_forward};
 use crate::padding::Padding;
 use crate::shape::Window2D;
 use crate::tensor::Tensor;
@@ -87,12 +87,14 @@ fn for_each_window(
 pub struct MaxPooling2D {
     spec: PoolSpec,
     argmax: Vec<usize>,
+    /// The input and output shapes of the last forward pass.
+    shapes: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 impl MaxPooling2D {
     /// Pools over `pool_size` windows with strides equal to the pool size and `valid` padding.
     pub fn new(pool_size: (usize, usize)) -> MaxPooling2D {
-        MaxPooling2D { spec: PoolSpec::new(pool_size), argmax: Vec::new() }
+        MaxPooling2D { spec: PoolSpec::new(pool_size), argmax: Vec::new(), shapes: None }
     }
 
     /// Sets the step between windows.
@@ -150,21 +152,39 @@ impl Layer for MaxPooling2D {
             ys[out] = xs[best];
             argmax[out] = best;
         });
+        self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
         Ok(y)
     }
     // ANCHOR_END: max_forward
+
+    // ANCHOR: max_backward
+    /// Only the maximum of each window reached the output, so only it gets the gradient:
+    /// `dx[argmax[o]] += dy[o]`. Every other input gets 0. (`+=`, because with strides
+    /// smaller than the pool one input can win several overlapping windows.)
+    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
+        let (x_shape, y_shape) = self.shapes.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
+        check_grad_shape("MaxPooling2D", dy, y_shape)?;
+        let mut dx = Tensor::zeros(x_shape)?;
+        for (&d, &i) in dy.data().iter().zip(&self.argmax) {
+            dx.data_mut()[i] += d;
+        }
+        Ok(dx)
+    }
+    // ANCHOR_END: max_backward
 }
 
 /// Average pooling, as Keras's `AveragePooling2D(pool_size, strides, padding)`.
 #[derive(Debug, Clone)]
 pub struct AveragePooling2D {
     spec: PoolSpec,
+    /// The input and output shapes of the last forward pass.
+    shapes: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 impl AveragePooling2D {
     /// Pools over `pool_size` windows with strides equal to the pool size and `valid` padding.
     pub fn new(pool_size: (usize, usize)) -> AveragePooling2D {
-        AveragePooling2D { spec: PoolSpec::new(pool_size) }
+        AveragePooling2D { spec: PoolSpec::new(pool_size), shapes: None }
     }
 
     /// Sets the step between windows.
@@ -206,6 +226,25 @@ impl Layer for AveragePooling2D {
             let sum: f32 = inputs.iter().map(|&i| xs[i]).sum();
             ys[out] = sum / inputs.len() as f32;
         });
+        self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
         Ok(y)
+    }
+
+    /// Every input of a window contributed `1 / count` of its output, so each gets
+    /// `dy / count` back.
+    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
+        let (x_shape, y_shape) = self.shapes.as_ref().ok_or_else(|| no_forward("AveragePooling2D"))?;
+        check_grad_shape("AveragePooling2D", dy, y_shape)?;
+        let [n, h, w, c] = x_shape[..] else { return Err(no_forward("AveragePooling2D")) };
+        let win = self.spec.window(h, w)?;
+        let mut dx = Tensor::zeros(x_shape)?;
+        let (dys, dxs) = (dy.data(), dx.data_mut());
+        for_each_window((n, h, w, c), &win, |out, inputs| {
+            let share = dys[out] / inputs.len() as f32;
+            for &i in inputs {
+                dxs[i] += share;
+            }
+        });
+        Ok(dx)
     }
 }

@@ -80,6 +80,7 @@ impl Window2D {
         })
     }
 
+    // ANCHOR: input_index
     /// The input row seen by output row `oh` at kernel row `kh`, or `None` if it falls in the
     /// padding (where the input is zero).
     pub fn input_row(&self, oh: usize, kh: usize) -> Option<usize> {
@@ -91,4 +92,5 @@ impl Window2D {
     pub fn input_col(&self, ow: usize, kw: usize) -> Option<usize> {
         (ow * self.stride_w + kw).checked_sub(self.pads.left).filter(|&iw| iw < self.in_w)
     }
+    // ANCHOR_END: input_index
 }

@@ -111,10 +111,27 @@ impl Tensor {
         if start > end || end > batch {
             return Err(Error::Shape(format!("batch range {start}..{end} is outside a batch of {batch}")));
         }
-        let per_sample = element_count(&self.shape[1..])?;
+        let per_sample = element_count(self.shape.get(1..).unwrap_or(&[]))?;
         let mut shape = self.shape.clone();
         shape[0] = end - start;
         Tensor::new(&shape, self.data[start * per_sample..end * per_sample].to_vec())
+    }
+
+    /// The samples at `indices` (along the batch axis), in that order: how a shuffled
+    /// mini-batch is gathered.
+    pub fn gather(&self, indices: &[usize]) -> Result<Tensor> {
+        let batch = self.shape.first().copied().unwrap_or(0);
+        let per_sample = element_count(self.shape.get(1..).unwrap_or(&[]))?;
+        let mut data = Vec::with_capacity(indices.len() * per_sample);
+        for &i in indices {
+            if i >= batch {
+                return Err(Error::Shape(format!("sample {i} is outside a batch of {batch}")));
+            }
+            data.extend_from_slice(&self.data[i * per_sample..(i + 1) * per_sample]);
+        }
+        let mut shape = self.shape.clone();
+        shape[0] = indices.len();
+        Tensor::new(&shape, data)
     }
 
     /// Stacks tensors of the same per-sample shape along the batch axis.

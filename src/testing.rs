@@ -16,7 +16,7 @@ pub fn first_mismatch(actual: &[f32], expected: &[f32], atol: f32, rtol: f32) ->
         .iter()
         .zip(expected)
         .enumerate()
-        .find(|&(_, (a, e))| !((a - e).abs() <= atol + rtol * e.abs()))
+        .find(|&(_, (a, e))| (a - e).abs().is_nan() || (a - e).abs() > atol + rtol * e.abs())
         .map(|(i, (&a, &e))| (i, a, e))
 }
 

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::glorot_uniform;
-use crate::layer::Layer;
+use crate::layer::{Layer, Param, check_grad_shape, no_forward};
 use crate::padding::Padding;
 use crate::shape::Window2D;
 use crate::tensor::Tensor;
@@ -72,6 +72,10 @@ pub struct Conv2D {
     activation: Activation,
     kernel: Option<Tensor>,
     bias: Vec<f32>,
+    dkernel: Vec<f32>,
+    dbias: Vec<f32>,
+    /// The input and output of the last forward pass, kept for backward.
+    cache: Option<(Tensor, Tensor)>,
 }
 
 impl Conv2D {
@@ -86,6 +90,9 @@ impl Conv2D {
             activation: Activation::Linear,
             kernel: None,
             bias: Vec::new(),
+            dkernel: Vec::new(),
+            dbias: Vec::new(),
+            cache: None,
         }
     }
 
@@ -129,6 +136,16 @@ impl Conv2D {
     /// One bias per filter (empty before the layer has weights).
     pub fn bias(&self) -> &[f32] {
         &self.bias
+    }
+
+    /// `∂loss/∂kernel` from the last backward pass (HWIO, like the kernel).
+    pub fn kernel_grad(&self) -> &[f32] {
+        &self.dkernel
+    }
+
+    /// `∂loss/∂bias` from the last backward pass.
+    pub fn bias_grad(&self) -> &[f32] {
+        &self.dbias
     }
 
     fn weights(&self) -> Result<&Tensor> {
@@ -176,6 +193,47 @@ impl Layer for Conv2D {
         let mut y = Tensor::zeros(&g.output_shape())?;
         naive::forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
         self.activation.apply(y.data_mut(), g.out_c);
+        self.cache = Some((x.clone(), y.clone()));
         Ok(y)
+    }
+
+    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
+        let (_, y) = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
+        check_grad_shape("Conv2D", dy, y.shape())?;
+        let mut dz = dy.clone();
+        self.activation.backward(y.data(), dz.data_mut(), self.filters);
+        self.backward_pre_activation(&dz)
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<Tensor> {
+        let (x, y) = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
+        check_grad_shape("Conv2D", dz, y.shape())?;
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
+        let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
+        let mut dx = Tensor::zeros(x.shape())?;
+        self.dkernel = vec![0.0; kernel.len()];
+        self.dbias = vec![0.0; self.filters];
+        naive::backward(
+            &g,
+            x.data(),
+            kernel.data(),
+            dz.data(),
+            dx.data_mut(),
+            &mut self.dkernel,
+            &mut self.dbias,
+        );
+        Ok(dx)
+    }
+
+    fn params(&mut self) -> Vec<Param<'_>> {
+        let Some(kernel) = self.kernel.as_mut() else { return Vec::new() };
+        vec![
+            Param { value: kernel.data_mut(), grad: &self.dkernel },
+            Param { value: &mut self.bias, grad: &self.dbias },
+        ]
     }
 }

@@ -43,3 +43,49 @@ pub fn forward(g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], y: &mu
     }
 }
 // ANCHOR_END: forward
+
+// ANCHOR: backward
+/// The gradients of [`forward`]: given `dy = ∂loss/∂y`, *adds* `∂loss/∂x` into `dx`,
+/// `∂loss/∂kernel` into `dkernel` and `∂loss/∂bias` into `dbias` (pass zeroed buffers).
+///
+/// Forward did `y[n,oh,ow,co] += x[n,ih,iw,ci] · kernel[kh,kw,ci,co]` for every window
+/// position, so each such product sends `dy[n,oh,ow,co]` back to both of its factors: the
+/// kernel weight collects `x · dy` and the input pixel collects `kernel · dy`. Positions no
+/// window visits (the last rows when the stride does not divide evenly) get no gradient but
+/// keep their place in `dx`, which has the input's shape.
+pub fn backward(
+    g: &ConvGeometry,
+    x: &[f32],
+    kernel: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let w = &g.window;
+    let x_at = |n, ih, iw, ci| ((n * w.in_h + ih) * w.in_w + iw) * g.in_c + ci;
+    let k_at = |kh, kw, ci, co| ((kh * w.k_w + kw) * g.in_c + ci) * g.out_c + co;
+    let y_at = |n, oh, ow, co| ((n * w.out_h + oh) * w.out_w + ow) * g.out_c + co;
+
+    for n in 0..g.batch {
+        for oh in 0..w.out_h {
+            for ow in 0..w.out_w {
+                for co in 0..g.out_c {
+                    let d = dy[y_at(n, oh, ow, co)];
+                    dbias[co] += d;
+                    for kh in 0..w.k_h {
+                        let Some(ih) = w.input_row(oh, kh) else { continue };
+                        for kw in 0..w.k_w {
+                            let Some(iw) = w.input_col(ow, kw) else { continue };
+                            for ci in 0..g.in_c {
+                                dkernel[k_at(kh, kw, ci, co)] += x[x_at(n, ih, iw, ci)] * d;
+                                dx[x_at(n, ih, iw, ci)] += kernel[k_at(kh, kw, ci, co)] * d;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+// ANCHOR_END: backward

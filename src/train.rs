@@ -1,0 +1,137 @@
+//! Training and evaluation: Keras's `fit` and `evaluate` for a [`Sequential`] model.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::error::{Error, Result};
+use crate::loss::categorical_crossentropy;
+use crate::metrics::argmax_rows;
+use crate::model::Sequential;
+use crate::optim::RmsProp;
+use crate::tensor::Tensor;
+
+/// How to train: `model.fit(x, y, epochs=5, batch_size=64)` in the book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FitOptions {
+    /// Passes over the whole training set.
+    pub epochs: usize,
+    /// Samples per gradient step; the last batch of an epoch may be smaller.
+    pub batch_size: usize,
+    /// Seeds the shuffling, so a run can be repeated exactly.
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> FitOptions {
+        FitOptions { epochs: 5, batch_size: 64, seed: 0 }
+    }
+}
+
+/// Where training is, reported after every step (for a progress bar).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// The current epoch, from 1.
+    pub epoch: usize,
+    /// The number of epochs.
+    pub epochs: usize,
+    /// Steps done in this epoch, from 1.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Mean loss over the samples of this epoch so far.
+    pub loss: f64,
+    /// Accuracy over the samples of this epoch so far.
+    pub accuracy: f64,
+}
+
+/// The mean training loss and accuracy of every epoch, as Keras's `History.history`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// `history['loss']`: one value per epoch.
+    pub loss: Vec<f64>,
+    /// `history['accuracy']`: one value per epoch.
+    pub accuracy: Vec<f64>,
+}
+
+/// The number of samples in a batch tensor, checking `x` and one-hot `y` agree.
+fn sample_count(x: &Tensor, y: &Tensor) -> Result<usize> {
+    let (n, m) = (x.shape().first().copied().unwrap_or(0), y.shape().first().copied().unwrap_or(0));
+    if n != m {
+        return Err(Error::Shape(format!("{n} inputs but {m} targets")));
+    }
+    Ok(n)
+}
+
+/// How many rows of `probs` pick the same class as `targets`.
+fn correct(probs: &Tensor, targets: &Tensor) -> Result<usize> {
+    let (p, t) = (argmax_rows(probs)?, argmax_rows(targets)?);
+    Ok(p.iter().zip(&t).filter(|(a, b)| a == b).count())
+}
+
+impl Sequential {
+    // ANCHOR: fit
+    /// Trains on inputs `x` and one-hot targets `y` with mini-batch gradient descent:
+    /// every epoch shuffles the samples, then for each batch computes the gradients and
+    /// lets the optimiser take a step. `on_step` hears about every step.
+    ///
+    /// Stops with [`Error::NonFiniteLoss`] as soon as a batch's loss is NaN or infinite.
+    pub fn fit(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        optimizer: &mut RmsProp,
+        options: &FitOptions,
+        mut on_step: impl FnMut(&Progress),
+    ) -> Result<History> {
+        let n = sample_count(x, y)?;
+        if n == 0 || options.batch_size == 0 {
+            return Err(Error::Model("fit needs at least one sample and a batch size of at least 1".into()));
+        }
+        let mut rng = StdRng::seed_from_u64(options.seed);
+        let mut order: Vec<usize> = (0..n).collect();
+        let steps = n.div_ceil(options.batch_size);
+        let mut history = History::default();
+        for epoch in 1..=options.epochs {
+            order.shuffle(&mut rng);
+            let (mut loss_sum, mut right, mut seen) = (0.0, 0, 0);
+            for (step, batch) in order.chunks(options.batch_size).enumerate() {
+                let (xb, yb) = (x.gather(batch)?, y.gather(batch)?);
+                let (loss, probs) = self.compute_gradients(&xb, &yb)?;
+                if !loss.is_finite() {
+                    return Err(Error::NonFiniteLoss { loss, epoch, step: step + 1 });
+                }
+                optimizer.step(self.params())?;
+                loss_sum += loss * batch.len() as f64;
+                right += correct(&probs, &yb)?;
+                seen += batch.len();
+                let (loss, accuracy) = (loss_sum / seen as f64, right as f64 / seen as f64);
+                on_step(&Progress { epoch, epochs: options.epochs, step: step + 1, steps, loss, accuracy });
+            }
+            history.loss.push(loss_sum / seen as f64);
+            history.accuracy.push(right as f64 / seen as f64);
+        }
+        Ok(history)
+    }
+    // ANCHOR_END: fit
+
+    /// The mean cross-entropy loss and the accuracy on `x` with one-hot targets `y`,
+    /// computed `batch_size` samples at a time: Keras's `model.evaluate`.
+    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<(f64, f64)> {
+        let n = sample_count(x, y)?;
+        if n == 0 || batch_size == 0 {
+            return Err(Error::Model(
+                "evaluate needs at least one sample and a batch size of at least 1".into(),
+            ));
+        }
+        let (mut loss_sum, mut right) = (0.0, 0);
+        for start in (0..n).step_by(batch_size) {
+            let end = (start + batch_size).min(n);
+            let (xb, yb) = (x.batch_range(start, end)?, y.batch_range(start, end)?);
+            let probs = self.forward(&xb)?;
+            loss_sum += categorical_crossentropy(&probs, &yb)? * (end - start) as f64;
+            right += correct(&probs, &yb)?;
+        }
+        Ok((loss_sum / n as f64, right as f64 / n as f64))
+    }
+}
