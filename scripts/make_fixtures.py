@@ -121,10 +121,11 @@ def dense_cases():
 def crossentropy_cases():
     """Softmax on logits, then Keras's categorical cross-entropy (mean over the batch).
 
-    Run eagerly, Keras clips the probabilities to [1e-7, 1 - 1e-7] before the log: that is
-    `loss`. Inside `fit` (a tf.function) the softmax output remembers its logits and Keras
-    differentiates the cross-entropy of the logits instead, so the gradient is exactly
-    (p - y) / batch even where a probability underflows: that is `dlogits`.
+    A tensor made by Keras's softmax remembers its logits, and Keras then computes the
+    cross-entropy from the logits (log-softmax, no clipping): that is `loss`, and its
+    gradient is exactly (p - y) / batch even where a probability underflows: `dlogits`.
+    Probabilities that come from elsewhere (a plain tensor) are clipped to
+    [1e-7, 1 - 1e-7] before the log: that is `loss_from_probs`.
     """
     cases = []
     for name, n, classes, scale in [("ce_small", 4, 5, 1.0), ("ce_confident", 3, 10, 12.0)]:
@@ -133,7 +134,8 @@ def crossentropy_cases():
         y = tf.keras.utils.to_categorical(labels, classes).astype(np.float32)
         loss_fn = tf.keras.losses.CategoricalCrossentropy()
         probs = tf.keras.activations.softmax(logits)
-        clipped_loss = loss_fn(y, probs)
+        loss = loss_fn(y, probs)
+        loss_from_probs = loss_fn(y, tf.constant(probs.numpy()))
 
         @tf.function
         def training_gradient():
@@ -143,7 +145,7 @@ def crossentropy_cases():
 
         cases.append({
             "name": name, "logits": flat(logits), "targets": flat(y), "probs": flat(probs),
-            "loss": float(clipped_loss), "dlogits": flat(training_gradient()),
+            "loss": float(loss), "loss_from_probs": float(loss_from_probs), "dlogits": flat(training_gradient()),
         })
     return cases
 

@@ -21,6 +21,8 @@ pub struct Dense {
     dbias: Vec<f32>,
     /// The input and output of the last forward pass, kept for backward.
     cache: Option<(Tensor, Tensor)>,
+    /// The output before the softmax in the last forward pass (only with a softmax).
+    logits: Option<Tensor>,
 }
 
 impl Dense {
@@ -34,6 +36,7 @@ impl Dense {
             dkernel: Vec::new(),
             dbias: Vec::new(),
             cache: None,
+            logits: None,
         }
     }
 
@@ -169,6 +172,10 @@ impl Layer for Dense {
                 *v += b;
             }
         }
+        self.logits = match self.activation {
+            Activation::Softmax => Some(Tensor::new(&[batch, units], y.clone())?),
+            _ => None,
+        };
         self.activation.apply(&mut y, units);
         let y = Tensor::new(&[batch, units], y)?;
         self.cache = Some((x.clone(), y.clone()));
@@ -186,6 +193,10 @@ impl Layer for Dense {
 
     fn activation(&self) -> Activation {
         self.activation
+    }
+
+    fn logits(&self) -> Option<&Tensor> {
+        self.logits.as_ref()
     }
 
     // ANCHOR: backward

@@ -62,6 +62,12 @@ pub trait Layer {
         }
     }
 
+    /// The layer's output before its softmax in the last forward pass, if it ends in one:
+    /// the logits the cross-entropy is computed from.
+    fn logits(&self) -> Option<&Tensor> {
+        None
+    }
+
     /// The layer's weights with their gradients, in a fixed order (empty for layers without
     /// weights).
     fn params(&mut self) -> Vec<Param<'_>> {

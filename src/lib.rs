@@ -63,4 +63,7 @@ pub mod chapters {
 
     #[doc = include_str!("../chapters/max_pooling.md")]
     pub struct MaxPooling;
+
+    #[doc = include_str!("../chapters/idx.md")]
+    pub struct Idx;
 }

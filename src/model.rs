@@ -9,7 +9,7 @@ use crate::dense::Dense;
 use crate::error::{Error, Result};
 use crate::flatten::Flatten;
 use crate::layer::{Layer, Param};
-use crate::loss::{categorical_crossentropy, softmax_crossentropy_grad};
+use crate::loss::{categorical_crossentropy, softmax_crossentropy, softmax_crossentropy_grad};
 use crate::pool::MaxPooling2D;
 use crate::tensor::Tensor;
 
@@ -98,6 +98,16 @@ impl Sequential {
         self.entries.iter_mut().flat_map(|e| e.layer.params()).collect()
     }
 
+    /// The cross-entropy of the last forward pass's output `probs` against `targets`, the
+    /// way Keras computes it: from the logits when the last layer kept them (it ends in a
+    /// softmax), otherwise from the clipped probabilities.
+    pub fn loss_of_last_forward(&self, probs: &Tensor, targets: &Tensor) -> Result<f64> {
+        match self.entries.last().and_then(|e| e.layer.logits()) {
+            Some(logits) => softmax_crossentropy(logits, targets),
+            None => categorical_crossentropy(probs, targets),
+        }
+    }
+
     // ANCHOR: gradients
     /// One forward and one backward pass over a batch with one-hot `targets`, leaving every
     /// layer's weight gradients in place for an optimiser. Returns the cross-entropy loss
@@ -112,7 +122,7 @@ impl Sequential {
             ));
         }
         let probs = self.forward(x)?;
-        let loss = categorical_crossentropy(&probs, targets)?;
+        let loss = self.loss_of_last_forward(&probs, targets)?;
         let mut grad = softmax_crossentropy_grad(&probs, targets)?;
         let (last, rest) = self.entries.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
         grad = last.layer.backward_pre_activation(&grad)?;

@@ -5,7 +5,6 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
-use crate::loss::categorical_crossentropy;
 use crate::metrics::argmax_rows;
 use crate::model::Sequential;
 use crate::optim::RmsProp;
@@ -129,7 +128,7 @@ impl Sequential {
             let end = (start + batch_size).min(n);
             let (xb, yb) = (x.batch_range(start, end)?, y.batch_range(start, end)?);
             let probs = self.forward(&xb)?;
-            loss_sum += categorical_crossentropy(&probs, &yb)? * (end - start) as f64;
+            loss_sum += self.loss_of_last_forward(&probs, &yb)? * (end - start) as f64;
             right += correct(&probs, &yb)?;
         }
         Ok((loss_sum / n as f64, right as f64 / n as f64))

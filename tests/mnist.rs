@@ -189,3 +189,25 @@ fn a_corrupt_file_is_named_in_the_error() {
     assert_eq!(mnist_error(result), expected);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The real data set, after `scripts/fetch-mnist`. Ignored by default so that `cargo test`
+/// never needs the download; run it with `cargo test --test mnist -- --ignored`.
+#[test]
+#[ignore = "needs the real MNIST: run scripts/fetch-mnist first"]
+fn real_mnist() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let mnist = load_data(&dir).unwrap();
+    assert_eq!(mnist.train_images.shape(), &[60000, 28, 28, 1]);
+    assert_eq!(mnist.test_images.shape(), &[10000, 28, 28, 1]);
+    assert_eq!((mnist.train_labels.len(), mnist.test_labels.len()), (60000, 10000));
+    // The first training image is a 5 and the first test image a 7, as in Keras.
+    assert_eq!((mnist.train_labels[0], mnist.test_labels[0]), (5, 7));
+    for labels in [&mnist.train_labels, &mnist.test_labels] {
+        let mut counts = [0usize; 10];
+        labels.iter().for_each(|&l| counts[usize::from(l)] += 1);
+        assert!(counts.iter().all(|&c| c > 0), "every digit appears: {counts:?}");
+    }
+    let pixels = mnist.train_images.data();
+    assert!(pixels.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    assert_eq!(pixels.iter().copied().fold(0.0, f32::max), 1.0);
+}
