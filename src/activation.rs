@@ -59,9 +59,14 @@ impl Activation {
 
 // ANCHOR: relu
 /// Rectified linear unit, in place: negative values become 0.
+///
+/// Written as a comparison rather than `v.max(0.0)`, because `f32::max` turns NaN into 0 and
+/// would hide a diverged network; NaN stays NaN here, as in TensorFlow.
 pub fn relu(values: &mut [f32]) {
     for v in values {
-        *v = v.max(0.0);
+        if *v < 0.0 {
+            *v = 0.0;
+        }
     }
 }
 // ANCHOR_END: relu

@@ -1,10 +1,18 @@
-//! The `convnets` command line.
+//! The `convnets` command line: print the book's model, train it on MNIST, evaluate it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 
+use convnets::metrics::to_categorical;
+use convnets::mnist::{Mnist, load_data};
 use convnets::model::{book_model, no_max_pooling_model};
+use convnets::optim::RmsProp;
+use convnets::train::{FitOptions, Progress};
+use convnets::{Result, Tensor};
 
 /// Convolutional neural networks built by hand (Deep Learning with Python, chapter 5.1).
 #[derive(Parser)]
@@ -22,15 +30,39 @@ enum Command {
         #[arg(long)]
         no_max_pooling: bool,
     },
+    /// Train the book's convnet on MNIST with RMSprop, then evaluate it on the test set.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Images per gradient step.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// RMSprop's learning rate.
+    #[arg(long, default_value_t = 0.001)]
+    learning_rate: f32,
+    /// Seeds the initial weights and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The folder with the MNIST files (fetch them with scripts/fetch-mnist).
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// Train on the first N training images only, for a quick run.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().command {
         Command::Summary { no_max_pooling } => {
             let model = if no_max_pooling { no_max_pooling_model(0) } else { book_model(0) };
             model.map(|m| print!("{}", m.summary()))
         }
+        Command::Train(args) => train(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,4 +71,65 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn train(args: &TrainArgs) -> Result<()> {
+    let Mnist { train_images, train_labels, test_images, test_labels } = load_data(&args.data)?;
+    let n = args.limit.unwrap_or(train_labels.len()).min(train_labels.len());
+    let x = train_images.batch_range(0, n)?;
+    let y = to_categorical(&train_labels[..n], 10)?;
+    let mut model = book_model(args.seed)?;
+    let mut optimizer = RmsProp::new(args.learning_rate);
+    let options = FitOptions { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed };
+    println!(
+        "Training on {n} images: {} epochs, batch size {}, RMSprop lr {}",
+        args.epochs, args.batch_size, args.learning_rate
+    );
+
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{pos:>5}/{len} [{bar:30}] {elapsed_precise} - {msg}")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
+    let mut epoch_start = Instant::now();
+    let history = model.fit(&x, &y, &mut optimizer, &options, |p: &Progress| {
+        if p.step == 1 {
+            epoch_start = Instant::now();
+            bar.reset();
+            bar.set_length(p.steps as u64);
+            say(&bar, format!("Epoch {}/{}", p.epoch, p.epochs));
+        }
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("loss: {:.4} - accuracy: {:.4}", p.loss, p.accuracy));
+        if p.step == p.steps {
+            let secs = epoch_start.elapsed().as_secs_f64();
+            say(
+                &bar,
+                format!(
+                    "Epoch {}/{}: {} steps - {secs:.1}s ({:.0} ms/step) - loss: {:.4} - accuracy: {:.4}",
+                    p.epoch,
+                    p.epochs,
+                    p.steps,
+                    secs * 1000.0 / p.steps as f64,
+                    p.loss,
+                    p.accuracy
+                ),
+            );
+        }
+    })?;
+    bar.finish_and_clear();
+    let _ = history;
+    report_test(&mut model, &test_images, &test_labels)
+}
+
+/// Prints a line above the progress bar, or plainly when there is no terminal to draw on.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+}
+
+/// Evaluates on the test set and prints the line scripts look for.
+fn report_test(model: &mut convnets::Sequential, images: &Tensor, labels: &[u8]) -> Result<()> {
+    let (loss, accuracy) = model.evaluate(images, &to_categorical(labels, 10)?, 256)?;
+    println!("test loss: {loss:.4} - test accuracy: {accuracy:.4}");
+    Ok(())
 }

@@ -143,9 +143,10 @@ impl Layer for MaxPooling2D {
         let (xs, ys, argmax) = (x.data(), y.data_mut(), &mut self.argmax);
         for_each_window((n, h, w, c), &win, |out, inputs| {
             // Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does.
+            // A NaN wins, so a diverged network shows up in the loss instead of vanishing.
             let mut best = inputs[0];
             for &i in &inputs[1..] {
-                if xs[i] > xs[best] {
+                if xs[i] > xs[best] || (xs[i].is_nan() && !xs[best].is_nan()) {
                     best = i;
                 }
             }

@@ -267,3 +267,13 @@ proptest! {
         prop_assert_eq!(matmul(&x, &w, rows, inner, cols), expected);
     }
 }
+
+#[test]
+fn nan_is_never_hidden_by_relu_or_max_pooling() {
+    let mut v = [f32::NAN, -1.0, 2.0];
+    convnets::activation::relu(&mut v);
+    assert!(v[0].is_nan());
+    assert_eq!(&v[1..], &[0.0, 2.0]);
+    let x = image(&[&[1., f32::NAN], &[3., 2.]]);
+    assert!(MaxPooling2D::new((2, 2)).forward(&x).unwrap().data()[0].is_nan());
+}

@@ -1,0 +1,142 @@
+//! Training: one-hot labels, accuracy, RMSprop, `fit` and `evaluate`.
+
+use convnets::layer::Param;
+use convnets::metrics::{accuracy, argmax_rows, to_categorical};
+use convnets::optim::RmsProp;
+use convnets::train::FitOptions;
+use convnets::{Activation, Conv2D, Dense, Error, Flatten, MaxPooling2D, Sequential, Tensor};
+
+#[test]
+fn to_categorical_makes_one_hot_rows() {
+    let y = to_categorical(&[3, 0, 2], 4).unwrap();
+    assert_eq!(y.shape(), &[3, 4]);
+    assert_eq!(y.data(), &[0., 0., 0., 1., 1., 0., 0., 0., 0., 0., 1., 0.]);
+    assert!(to_categorical(&[4], 4).is_err(), "label 4 is not one of 4 classes");
+}
+
+#[test]
+fn accuracy_counts_rows_whose_argmax_is_right() {
+    let probs =
+        Tensor::new(&[4, 3], vec![0.7, 0.2, 0.1, 0.1, 0.8, 0.1, 0.3, 0.3, 0.4, 0.5, 0.5, 0.0]).unwrap();
+    assert_eq!(argmax_rows(&probs).unwrap(), vec![0, 1, 2, 0], "a tie goes to the first");
+    let targets = to_categorical(&[0, 2, 2, 1], 3).unwrap();
+    assert_eq!(accuracy(&probs, &targets).unwrap(), 0.5);
+    assert!(accuracy(&probs, &to_categorical(&[0], 3).unwrap()).is_err());
+}
+
+#[test]
+fn rmsprop_first_step_moves_each_weight_by_about_lr_sqrt_10() {
+    // v = 0.1·g², so the step is lr·g / sqrt(0.1·g² + 1e-7) ≈ lr·√10·sign(g) for |g| ≫ 1e-3.
+    let mut w = vec![1.0f32, 1.0, 1.0];
+    let g = [5.0f32, -0.2, 0.01];
+    RmsProp::default().step(vec![Param { value: &mut w, grad: &g }]).unwrap();
+    let step = 0.001 * 10f32.sqrt();
+    assert!((w[0] - (1.0 - step)).abs() < 1e-6);
+    assert!((w[1] - (1.0 + step)).abs() < 1e-6);
+    assert!((w[2] - (1.0 - step)).abs() < 2e-5, "eps barely matters at |g| = 0.01: {}", w[2]);
+}
+
+#[test]
+fn rmsprop_rejects_parameters_that_change_between_steps() {
+    let mut opt = RmsProp::default();
+    let (mut a, mut b) = (vec![0.0f32; 2], vec![0.0f32; 3]);
+    opt.step(vec![Param { value: &mut a, grad: &[1.0, 1.0] }]).unwrap();
+    assert!(opt.step(vec![Param { value: &mut b, grad: &[1.0; 3] }]).is_err());
+    assert!(RmsProp::default().step(vec![Param { value: &mut a, grad: &[] }]).is_err(), "no gradient yet");
+}
+
+/// 6×6 images with one bright pixel; the class is which half (top or bottom) it is in.
+fn bright_pixel_task(n: usize) -> (Tensor, Tensor) {
+    let mut x = vec![0.0f32; n * 36];
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let pixel = (i * 7 + i / 3) % 36;
+        x[i * 36 + pixel] = 1.0;
+        labels.push(u8::from(pixel >= 18));
+    }
+    (Tensor::new(&[n, 6, 6, 1], x).unwrap(), to_categorical(&labels, 2).unwrap())
+}
+
+fn small_convnet(seed: u64) -> Sequential {
+    let mut model = Sequential::new(&[6, 6, 1], seed);
+    model
+        .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
+        .unwrap()
+        .add(MaxPooling2D::new((2, 2)))
+        .unwrap()
+        .add(Flatten::new())
+        .unwrap()
+        .add(Dense::new(2).activation(Activation::Softmax))
+        .unwrap();
+    model
+}
+
+#[test]
+fn fit_learns_a_simple_task() {
+    let (x, y) = bright_pixel_task(200);
+    let mut model = small_convnet(1);
+    let (loss_before, _) = model.evaluate(&x, &y, 50).unwrap();
+    let mut opt = RmsProp::new(0.01);
+    let options = FitOptions { epochs: 15, batch_size: 16, seed: 2 };
+    let mut steps = 0;
+    let history = model.fit(&x, &y, &mut opt, &options, |_| steps += 1).unwrap();
+    assert_eq!(steps, 15 * 13, "200 samples in batches of 16 is 13 steps per epoch");
+    assert_eq!(history.loss.len(), 15);
+    let (loss_after, acc_after) = model.evaluate(&x, &y, 50).unwrap();
+    assert!(loss_after < loss_before / 2.0, "loss {loss_before} -> {loss_after}");
+    assert!(acc_after >= 0.95, "accuracy {acc_after}");
+    assert!(history.loss[14] < history.loss[0]);
+}
+
+#[test]
+fn the_same_seeds_give_the_same_training_run() {
+    let (x, y) = bright_pixel_task(64);
+    let options = FitOptions { epochs: 2, batch_size: 8, seed: 3 };
+    let run = |model_seed, options: &FitOptions| {
+        let mut model = small_convnet(model_seed);
+        let history = model.fit(&x, &y, &mut RmsProp::new(0.01), options, |_| {}).unwrap();
+        (history, model.predict(&x, 64).unwrap())
+    };
+    assert_eq!(run(4, &options), run(4, &options));
+    assert_ne!(run(4, &options).0, run(5, &options).0, "another initialisation");
+    assert_ne!(run(4, &options).0, run(4, &FitOptions { seed: 9, ..options }).0, "another shuffle");
+}
+
+#[test]
+fn evaluate_does_not_depend_on_the_batch_size() {
+    let (x, y) = bright_pixel_task(37);
+    let mut model = small_convnet(6);
+    let (l1, a1) = model.evaluate(&x, &y, 37).unwrap();
+    let (l2, a2) = model.evaluate(&x, &y, 5).unwrap();
+    assert!((l1 - l2).abs() < 1e-6);
+    assert_eq!(a1, a2);
+}
+
+#[test]
+fn a_nan_loss_stops_training_with_a_clear_error() {
+    let (mut x, y) = bright_pixel_task(32);
+    x.data_mut()[0] = f32::NAN;
+    let mut model = small_convnet(7);
+    let options = FitOptions { epochs: 1, batch_size: 32, seed: 0 };
+    let err = model.fit(&x, &y, &mut RmsProp::default(), &options, |_| {}).unwrap_err();
+    assert!(matches!(err, Error::NonFiniteLoss { epoch: 1, step: 1, .. }), "{err}");
+    assert!(err.to_string().contains("learning rate"));
+}
+
+#[test]
+fn fit_rejects_inputs_that_do_not_fit() {
+    let (x, y) = bright_pixel_task(10);
+    let mut model = small_convnet(8);
+    let mut opt = RmsProp::default();
+    let zero_batch = FitOptions { batch_size: 0, ..FitOptions::default() };
+    assert!(model.fit(&x, &y, &mut opt, &zero_batch, |_| {}).is_err());
+    let fewer_targets = y.batch_range(0, 9).unwrap();
+    assert!(model.fit(&x, &fewer_targets, &mut opt, &FitOptions::default(), |_| {}).is_err());
+    let three_classes = to_categorical(&[0; 10], 3).unwrap();
+    assert!(model.fit(&x, &three_classes, &mut opt, &FitOptions::default(), |_| {}).is_err());
+
+    let mut no_softmax = Sequential::new(&[6, 6, 1], 0);
+    no_softmax.add(Flatten::new()).unwrap().add(Dense::new(2)).unwrap();
+    let err = no_softmax.compute_gradients(&x, &y).unwrap_err();
+    assert!(err.to_string().contains("softmax"));
+}
