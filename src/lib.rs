@@ -35,7 +35,7 @@ pub mod testing;
 pub mod train;
 
 pub use activation::Activation;
-pub use conv::Conv2D;
+pub use conv::{Conv2D, ConvAlgorithm};
 pub use dense::Dense;
 pub use error::{Error, Result};
 pub use flatten::Flatten;

@@ -9,10 +9,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use convnets::metrics::to_categorical;
 use convnets::mnist::{Mnist, load_data};
-use convnets::model::{book_model, no_max_pooling_model};
+use convnets::model::{book_model, book_model_using, no_max_pooling_model};
 use convnets::optim::RmsProp;
 use convnets::train::{FitOptions, Progress};
-use convnets::{Result, Tensor};
+use convnets::{ConvAlgorithm, Result, Tensor};
 
 /// Convolutional neural networks built by hand (Deep Learning with Python, chapter 5.1).
 #[derive(Parser)]
@@ -54,6 +54,27 @@ struct TrainArgs {
     /// Train on the first N training images only, for a quick run.
     #[arg(long)]
     limit: Option<usize>,
+    /// How the convolutions are computed.
+    #[arg(long, value_enum, default_value_t = Conv::Im2col)]
+    conv: Conv,
+}
+
+/// The `--conv` choices.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Conv {
+    /// Plain nested loops: the reference implementation (slow).
+    Naive,
+    /// Patch matrix + matrix multiplication.
+    Im2col,
+}
+
+impl From<Conv> for ConvAlgorithm {
+    fn from(conv: Conv) -> ConvAlgorithm {
+        match conv {
+            Conv::Naive => ConvAlgorithm::Naive,
+            Conv::Im2col => ConvAlgorithm::Im2col,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -78,7 +99,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     let n = args.limit.unwrap_or(train_labels.len()).min(train_labels.len());
     let x = train_images.batch_range(0, n)?;
     let y = to_categorical(&train_labels[..n], 10)?;
-    let mut model = book_model(args.seed)?;
+    let mut model = book_model_using(args.seed, args.conv.into())?;
     let mut optimizer = RmsProp::new(args.learning_rate);
     let options = FitOptions { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed };
     println!(

@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::activation::Activation;
-use crate::conv::Conv2D;
+use crate::conv::{Conv2D, ConvAlgorithm};
 use crate::dense::Dense;
 use crate::error::{Error, Result};
 use crate::flatten::Flatten;
@@ -223,13 +223,19 @@ pub fn thousands(n: usize) -> String {
 /// model.add(layers.Dense(10, activation='softmax'))
 /// ```
 pub fn book_model(seed: u64) -> Result<Sequential> {
+    book_model_using(seed, ConvAlgorithm::default())
+}
+
+/// [`book_model`] with its convolutions computed by `algorithm`.
+pub fn book_model_using(seed: u64, algorithm: ConvAlgorithm) -> Result<Sequential> {
+    let conv = |filters| Conv2D::new(filters, (3, 3)).activation(Activation::Relu).algorithm(algorithm);
     let mut model = Sequential::new(&[28, 28, 1], seed);
     model
-        .add(Conv2D::new(32, (3, 3)).activation(Activation::Relu))?
+        .add(conv(32))?
         .add(MaxPooling2D::new((2, 2)))?
-        .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))?
+        .add(conv(64))?
         .add(MaxPooling2D::new((2, 2)))?
-        .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))?
+        .add(conv(64))?
         .add(Flatten::new())?
         .add(Dense::new(64).activation(Activation::Relu))?
         .add(Dense::new(10).activation(Activation::Softmax))?;

@@ -3,6 +3,7 @@
 //! The arithmetic lives in plain functions over slices ([`naive`]); the layer holds the
 //! kernel and bias, checks shapes and applies the activation.
 
+pub mod im2col;
 pub mod naive;
 
 use rand::rngs::StdRng;
@@ -61,6 +62,16 @@ impl ConvGeometry {
     }
 }
 
+/// How a [`Conv2D`] computes its convolution. Both give the same numbers (tested equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvAlgorithm {
+    /// Plain nested loops ([`naive`]): the reference, easy to follow, slow.
+    Naive,
+    /// Patch matrix + matrix multiplication ([`im2col`]): fast.
+    #[default]
+    Im2col,
+}
+
 /// A 2-D convolution layer, as Keras's `Conv2D(filters, kernel_size, strides, padding,
 /// activation)`. The kernel is stored HWIO: `(kernel_h, kernel_w, in_channels, filters)`.
 #[derive(Debug, Clone)]
@@ -70,6 +81,7 @@ pub struct Conv2D {
     strides: (usize, usize),
     padding: Padding,
     activation: Activation,
+    algorithm: ConvAlgorithm,
     kernel: Option<Tensor>,
     bias: Vec<f32>,
     dkernel: Vec<f32>,
@@ -88,6 +100,7 @@ impl Conv2D {
             strides: (1, 1),
             padding: Padding::Valid,
             activation: Activation::Linear,
+            algorithm: ConvAlgorithm::default(),
             kernel: None,
             bias: Vec::new(),
             dkernel: Vec::new(),
@@ -125,6 +138,12 @@ impl Conv2D {
     /// Sets the activation applied to the output.
     pub fn activation(mut self, activation: Activation) -> Conv2D {
         self.activation = activation;
+        self
+    }
+
+    /// Chooses how the convolution is computed (im2col by default).
+    pub fn algorithm(mut self, algorithm: ConvAlgorithm) -> Conv2D {
+        self.algorithm = algorithm;
         self
     }
 
@@ -191,7 +210,11 @@ impl Layer for Conv2D {
         let kernel = self.weights()?;
         let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
         let mut y = Tensor::zeros(&g.output_shape())?;
-        naive::forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
+        let forward = match self.algorithm {
+            ConvAlgorithm::Naive => naive::forward,
+            ConvAlgorithm::Im2col => im2col::forward,
+        };
+        forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
         self.activation.apply(y.data_mut(), g.out_c);
         self.cache = Some((x.clone(), y.clone()));
         Ok(y)
@@ -217,15 +240,11 @@ impl Layer for Conv2D {
         let mut dx = Tensor::zeros(x.shape())?;
         self.dkernel = vec![0.0; kernel.len()];
         self.dbias = vec![0.0; self.filters];
-        naive::backward(
-            &g,
-            x.data(),
-            kernel.data(),
-            dz.data(),
-            dx.data_mut(),
-            &mut self.dkernel,
-            &mut self.dbias,
-        );
+        let backward = match self.algorithm {
+            ConvAlgorithm::Naive => naive::backward,
+            ConvAlgorithm::Im2col => im2col::backward,
+        };
+        backward(&g, x.data(), kernel.data(), dz.data(), dx.data_mut(), &mut self.dkernel, &mut self.dbias);
         Ok(dx)
     }
 

@@ -1,0 +1,94 @@
+//! im2col + GEMM against the naive reference loops, over random geometries. Tolerance:
+//! 1e-5 absolute + 1e-4 relative — the GEMM sums the same products in another order (and
+//! with fused multiply-adds), which moves f32 results by a few units in the last place.
+
+use convnets::conv::{ConvGeometry, im2col, naive};
+use convnets::gradcheck::{Tolerance, check_layer};
+use convnets::testing::assert_close;
+use convnets::{Conv2D, ConvAlgorithm, Padding, Tensor};
+use proptest::prelude::*;
+
+const ATOL: f32 = 1e-5;
+const RTOL: f32 = 1e-4;
+
+/// A random geometry with inputs, kernel, bias and output gradient in [-1, 1].
+#[derive(Debug, Clone)]
+struct Case {
+    g: ConvGeometry,
+    x: Vec<f32>,
+    kernel: Vec<f32>,
+    bias: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (1usize..4, 1usize..10, 1usize..10, 1usize..5, 1usize..5, 1usize..5, 1usize..5, 1usize..4, 1usize..4, any::<bool>())
+        .prop_filter_map("the window must fit", |(n, h, w, c, f, kh, kw, sh, sw, same)| {
+            let padding = if same { Padding::Same } else { Padding::Valid };
+            ConvGeometry::new(&[n, h, w, c], &[kh, kw, c, f], (sh, sw), padding).ok()
+        })
+        .prop_flat_map(|g| {
+            let w = g.window;
+            let sizes = (
+                g.batch * w.in_h * w.in_w * g.in_c,
+                w.k_h * w.k_w * g.in_c * g.out_c,
+                g.out_c,
+                g.batch * w.out_h * w.out_w * g.out_c,
+            );
+            let v = |len| prop::collection::vec(-1.0f32..1.0, len);
+            (v(sizes.0), v(sizes.1), v(sizes.2), v(sizes.3))
+                .prop_map(move |(x, kernel, bias, dy)| Case { g, x, kernel, bias, dy })
+        })
+}
+
+proptest! {
+    #[test]
+    fn im2col_forward_equals_naive(c in case()) {
+        let len = c.dy.len();
+        let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
+        im2col::forward(&c.g, &c.x, &c.kernel, &c.bias, &mut fast);
+        naive::forward(&c.g, &c.x, &c.kernel, &c.bias, &mut slow);
+        assert_close(&fast, &slow, ATOL, RTOL);
+    }
+
+    #[test]
+    fn im2col_gradients_equal_naive(c in case()) {
+        let zeros = |len| vec![0.0f32; len];
+        let (mut dx1, mut dk1, mut db1) = (zeros(c.x.len()), zeros(c.kernel.len()), zeros(c.bias.len()));
+        let (mut dx2, mut dk2, mut db2) = (zeros(c.x.len()), zeros(c.kernel.len()), zeros(c.bias.len()));
+        im2col::backward(&c.g, &c.x, &c.kernel, &c.dy, &mut dx1, &mut dk1, &mut db1);
+        naive::backward(&c.g, &c.x, &c.kernel, &c.dy, &mut dx2, &mut dk2, &mut db2);
+        assert_close(&dx1, &dx2, ATOL, RTOL);
+        assert_close(&dk1, &dk2, ATOL, RTOL);
+        assert_close(&db1, &db2, ATOL, RTOL);
+    }
+
+    #[test]
+    fn im2col_layer_passes_the_gradient_check(c in case()) {
+        let w = c.g.window;
+        let kernel = Tensor::new(&[w.k_h, w.k_w, c.g.in_c, c.g.out_c], c.kernel.clone()).unwrap();
+        let padding = if w.pads == Default::default() { Padding::Valid } else { Padding::Same };
+        let mut conv = Conv2D::with_weights(kernel, c.bias.clone())
+            .unwrap()
+            .strides((w.stride_h, w.stride_w))
+            .padding(padding)
+            .algorithm(ConvAlgorithm::Im2col);
+        let x = Tensor::new(&[c.g.batch, w.in_h, w.in_w, c.g.in_c], c.x.clone()).unwrap();
+        check_layer(&mut conv, &x, 1, Tolerance::default()).unwrap().assert_passed();
+    }
+}
+
+#[test]
+fn the_patch_matrix_of_a_3x3_image() {
+    // x = 0..9 as a 3×3 image, 2×2 kernel, valid: 4 windows, each a row of 4 values.
+    let g = ConvGeometry::new(&[1, 3, 3, 1], &[2, 2, 1, 1], (1, 1), Padding::Valid).unwrap();
+    let x: Vec<f32> = (0..9).map(|v| v as f32).collect();
+    let mut cols = vec![0.0; g.patch_rows() * g.patch_len()];
+    im2col::im2col(&g, &x, &mut cols);
+    assert_eq!((g.patch_rows(), g.patch_len()), (4, 4));
+    assert_eq!(cols, [0., 1., 3., 4., 1., 2., 4., 5., 3., 4., 6., 7., 4., 5., 7., 8.]);
+    // col2im of all-ones rows counts how many windows cover each pixel.
+    let mut counts = vec![0.0; 9];
+    im2col::col2im(&g, &[1.0; 16], &mut counts);
+    assert_eq!(counts, [1., 2., 1., 2., 4., 2., 1., 2., 1.]);
+}
