@@ -1,12 +1,12 @@
 //! The fully connected layer: every output is a weighted sum of every input.
 
-use nalgebra::DMatrixView;
 use rand::rngs::StdRng;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::gemm::{Mat, gemm, matmul};
 use crate::init::glorot_uniform;
-use crate::layer::{Layer, Param, check_grad_shape, no_forward};
+use crate::layer::{Layer, Param, check_grad_shape, no_forward, no_weights};
 use crate::tensor::Tensor;
 
 /// A dense layer, as Keras's `Dense(units, activation)`: `y = activation(x · W + b)` with
@@ -81,40 +81,8 @@ impl Dense {
     }
 
     fn weights(&self) -> Result<&Tensor> {
-        self.kernel
-            .as_ref()
-            .ok_or_else(|| Error::Model("this Dense layer has no weights yet: build it first".into()))
+        self.kernel.as_ref().ok_or_else(|| no_weights("Dense"))
     }
-}
-
-// ANCHOR: matmul
-/// `x · w` for row-major `x: (rows, inner)` and `w: (inner, cols)`, into row-major `(rows, cols)`.
-///
-/// nalgebra stores matrices column-major, and a row-major `(r, c)` buffer read column-major
-/// is its transpose `(c, r)`. So we ask nalgebra for `yᵀ = wᵀ · xᵀ`, whose column-major
-/// buffer is exactly the row-major `y`: no copies, no transposes.
-pub fn matmul(x: &[f32], w: &[f32], rows: usize, inner: usize, cols: usize) -> Vec<f32> {
-    let xt = DMatrixView::from_slice(x, inner, rows);
-    let wt = DMatrixView::from_slice(w, cols, inner);
-    (wt * xt).data.into()
-}
-// ANCHOR_END: matmul
-
-/// `aᵀ · b` for row-major `a: (inner, rows)` and `b: (inner, cols)`, into row-major `(rows, cols)`.
-///
-/// Same trick as [`matmul`]: the column-major result is `bᵀ · a`. nalgebra's `tr_mul` would
-/// skip the copy that `transpose()` makes but does not use the fast matrixmultiply kernel.
-pub fn matmul_at_b(a: &[f32], b: &[f32], inner: usize, rows: usize, cols: usize) -> Vec<f32> {
-    let bt = DMatrixView::from_slice(b, cols, inner);
-    let at = DMatrixView::from_slice(a, rows, inner);
-    (bt * at.transpose()).data.into()
-}
-
-/// `a · bᵀ` for row-major `a: (rows, inner)` and `b: (cols, inner)`, into row-major `(rows, cols)`.
-pub fn matmul_a_bt(a: &[f32], b: &[f32], rows: usize, inner: usize, cols: usize) -> Vec<f32> {
-    let bt = DMatrixView::from_slice(b, inner, cols);
-    let at = DMatrixView::from_slice(a, inner, rows);
-    (bt.transpose() * at).data.into()
 }
 
 impl Layer for Dense {
@@ -166,7 +134,7 @@ impl Layer for Dense {
         if features != inputs {
             return Err(Error::Shape(format!("Dense expects {inputs} features, got {features}")));
         }
-        let mut y = matmul(x.data(), kernel.data(), batch, inputs, units);
+        let mut y = matmul(Mat::new(x.data(), batch, inputs), Mat::new(kernel.data(), inputs, units));
         for row in y.chunks_mut(units) {
             for (v, b) in row.iter_mut().zip(&self.bias) {
                 *v += b;
@@ -206,14 +174,21 @@ impl Layer for Dense {
         check_grad_shape("Dense", dz, y.shape())?;
         let kernel = self.kernel.as_ref().ok_or_else(|| no_forward("Dense"))?;
         let (batch, inputs, units) = (x.shape()[0], kernel.shape()[0], self.units);
-        self.dkernel = matmul_at_b(x.data(), dz.data(), batch, inputs, units);
+        self.dkernel = matmul(Mat::new(x.data(), batch, inputs).t(), Mat::new(dz.data(), batch, units));
         self.dbias = vec![0.0; units];
         for row in dz.data().chunks(units) {
             for (db, d) in self.dbias.iter_mut().zip(row) {
                 *db += d;
             }
         }
-        Tensor::new(x.shape(), matmul_a_bt(dz.data(), kernel.data(), batch, units, inputs))
+        let mut dx = Tensor::zeros(x.shape())?;
+        gemm(
+            Mat::new(dz.data(), batch, units),
+            Mat::new(kernel.data(), inputs, units).t(),
+            0.0,
+            dx.data_mut(),
+        );
+        Ok(dx)
     }
     // ANCHOR_END: backward
 

@@ -36,12 +36,14 @@ pub struct Tolerance {
     pub rtol: f64,
 }
 
+// ANCHOR: tolerance
 impl Default for Tolerance {
     /// ε = 1e-2, atol = 1e-3, rtol = 1e-3: see the module documentation for why.
     fn default() -> Tolerance {
         Tolerance { eps: 1e-2, atol: 1e-3, rtol: 1e-3 }
     }
 }
+// ANCHOR_END: tolerance
 
 /// One gradient entry where the backward pass and the finite differences disagree.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,7 @@ pub struct Param<'a> {
     pub grad: &'a [f32],
 }
 
+// ANCHOR: layer
 /// A layer: it knows its output shape, owns its weights, maps a batch forward, and sends
 /// gradients backward.
 ///
@@ -62,6 +63,12 @@ pub trait Layer {
         }
     }
 
+    /// Like [`Layer::backward`] but only fills the weight gradients, for the first layer of a
+    /// model: nothing comes before it, so its `dx` would be thrown away.
+    fn backward_params(&mut self, dy: &Tensor) -> Result<()> {
+        self.backward(dy).map(|_| ())
+    }
+
     /// The layer's output before its softmax in the last forward pass, if it ends in one:
     /// the logits the cross-entropy is computed from.
     fn logits(&self) -> Option<&Tensor> {
@@ -74,10 +81,16 @@ pub trait Layer {
         Vec::new()
     }
 }
+// ANCHOR_END: layer
 
 /// The error for `backward` called before any `forward`.
 pub(crate) fn no_forward(class_name: &str) -> Error {
     Error::Model(format!("{class_name}: backward called before forward"))
+}
+
+/// The error for using a layer's weights before it has any.
+pub(crate) fn no_weights(class_name: &str) -> Error {
+    Error::Model(format!("this {class_name} has no weights yet: build it or give it weights first"))
 }
 
 /// Checks that a gradient has the shape of the output it belongs to.

@@ -18,6 +18,7 @@ pub mod conv;
 pub mod dense;
 pub mod error;
 pub mod flatten;
+pub mod gemm;
 pub mod gradcheck;
 pub mod idx;
 pub mod init;

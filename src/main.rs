@@ -54,6 +54,10 @@ struct TrainArgs {
     /// Train on the first N training images only, for a quick run.
     #[arg(long)]
     limit: Option<usize>,
+    /// Threads for the convolutions (0: one per core). Results are deterministic for a given
+    /// seed and thread count.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// How the convolutions are computed.
     #[arg(long, value_enum, default_value_t = Conv::Im2col)]
     conv: Conv,
@@ -95,9 +99,13 @@ fn main() -> ExitCode {
 }
 
 fn train(args: &TrainArgs) -> Result<()> {
+    use_threads(args.threads)?;
     let Mnist { train_images, train_labels, test_images, test_labels } = load_data(&args.data)?;
-    let n = args.limit.unwrap_or(train_labels.len()).min(train_labels.len());
-    let x = train_images.batch_range(0, n)?;
+    // Copy the first N images only when asked to: the full set is 188 MB of f32.
+    let (x, n) = match args.limit {
+        Some(n) if n < train_labels.len() => (train_images.batch_range(0, n)?, n),
+        _ => (train_images, train_labels.len()),
+    };
     let y = to_categorical(&train_labels[..n], 10)?;
     let mut model = book_model_using(args.seed, args.conv.into())?;
     let mut optimizer = RmsProp::new(args.learning_rate);
@@ -141,6 +149,14 @@ fn train(args: &TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let _ = history;
     report_test(&mut model, &test_images, &test_labels)
+}
+
+/// Sets the number of threads rayon (and so the convolutions) may use; 0 means one per core.
+fn use_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| convnets::Error::Model(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Prints a line above the progress bar, or plainly when there is no terminal to draw on.

@@ -126,8 +126,11 @@ impl Sequential {
         let mut grad = softmax_crossentropy_grad(&probs, targets)?;
         let (last, rest) = self.entries.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
         grad = last.layer.backward_pre_activation(&grad)?;
-        for entry in rest.iter_mut().rev() {
-            grad = entry.layer.backward(&grad)?;
+        if let Some((first, middle)) = rest.split_first_mut() {
+            for entry in middle.iter_mut().rev() {
+                grad = entry.layer.backward(&grad)?;
+            }
+            first.layer.backward_params(&grad)?;
         }
         Ok((loss, probs))
     }

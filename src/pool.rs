@@ -231,6 +231,7 @@ impl Layer for AveragePooling2D {
         Ok(y)
     }
 
+    // ANCHOR: avg_backward
     /// Every input of a window contributed `1 / count` of its output, so each gets
     /// `dy / count` back.
     fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
@@ -248,4 +249,5 @@ impl Layer for AveragePooling2D {
         });
         Ok(dx)
     }
+    // ANCHOR_END: avg_backward
 }

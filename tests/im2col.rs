@@ -22,7 +22,18 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (1usize..4, 1usize..10, 1usize..10, 1usize..5, 1usize..5, 1usize..5, 1usize..5, 1usize..4, 1usize..4, any::<bool>())
+    (
+        1usize..4,
+        1usize..10,
+        1usize..10,
+        1usize..5,
+        1usize..5,
+        1usize..5,
+        1usize..5,
+        1usize..4,
+        1usize..4,
+        any::<bool>(),
+    )
         .prop_filter_map("the window must fit", |(n, h, w, c, f, kh, kw, sh, sw, same)| {
             let padding = if same { Padding::Same } else { Padding::Valid };
             ConvGeometry::new(&[n, h, w, c], &[kh, kw, c, f], (sh, sw), padding).ok()
@@ -36,8 +47,13 @@ fn case() -> impl Strategy<Value = Case> {
                 g.batch * w.out_h * w.out_w * g.out_c,
             );
             let v = |len| prop::collection::vec(-1.0f32..1.0, len);
-            (v(sizes.0), v(sizes.1), v(sizes.2), v(sizes.3))
-                .prop_map(move |(x, kernel, bias, dy)| Case { g, x, kernel, bias, dy })
+            (v(sizes.0), v(sizes.1), v(sizes.2), v(sizes.3)).prop_map(move |(x, kernel, bias, dy)| Case {
+                g,
+                x,
+                kernel,
+                bias,
+                dy,
+            })
         })
 }
 
@@ -91,4 +107,24 @@ fn the_patch_matrix_of_a_3x3_image() {
     let mut counts = vec![0.0; 9];
     im2col::col2im(&g, &[1.0; 16], &mut counts);
     assert_eq!(counts, [1., 2., 1., 2., 4., 2., 1., 2., 1.]);
+}
+
+#[test]
+fn training_gradients_are_deterministic_for_a_thread_count() {
+    use convnets::metrics::to_categorical;
+    let x = Tensor::new(&[10, 28, 28, 1], (0..7840).map(|i| ((i * 31) % 256) as f32 / 255.0).collect()).unwrap();
+    let y = to_categorical(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10).unwrap();
+    let grads = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut model = convnets::model::book_model(3).unwrap();
+            model.compute_gradients(&x, &y).unwrap();
+            model.params().iter().flat_map(|p| p.grad.to_vec()).collect::<Vec<f32>>()
+        })
+    };
+    let (one, two) = (grads(1), grads(2));
+    assert_eq!(one, grads(1), "one thread, twice: the same bits");
+    assert_eq!(two, grads(2), "two threads, twice: the same bits");
+    // Across thread counts only the order of additions differs.
+    assert_close(&one, &two, 1e-6, 1e-4);
 }

@@ -1,7 +1,7 @@
 //! Each layer on tiny inputs a reader can check by hand, plus properties over random ones.
 
 use convnets::activation::softmax;
-use convnets::dense::matmul;
+use convnets::gemm::{Mat, gemm, matmul};
 use convnets::padding::zero_pad;
 use convnets::testing::assert_close;
 use convnets::{
@@ -252,9 +252,10 @@ proptest! {
     }
 
     #[test]
-    fn matmul_matches_the_textbook_triple_loop(
-        rows in 1usize..6, inner in 1usize..6, cols in 1usize..6, seed in any::<u64>(),
+    fn gemm_matches_the_textbook_triple_loop(
+        rows in 1usize..12, inner in 1usize..12, cols in 1usize..12, seed in any::<u64>(),
     ) {
+        // Small integers: every product and sum is exact in f32, so equality is exact.
         let value = |i: usize| ((seed.wrapping_add(i as u64).wrapping_mul(2654435761) % 17) as f32) - 8.0;
         let x: Vec<f32> = (0..rows * inner).map(value).collect();
         let w: Vec<f32> = (0..inner * cols).map(|i| value(i + 100)).collect();
@@ -264,7 +265,19 @@ proptest! {
                 expected[r * cols + c] = (0..inner).map(|i| x[r * inner + i] * w[i * cols + c]).sum();
             }
         }
-        prop_assert_eq!(matmul(&x, &w, rows, inner, cols), expected);
+        prop_assert_eq!(&matmul(Mat::new(&x, rows, inner), Mat::new(&w, inner, cols)), &expected);
+
+        // The same product from transposed storage: xᵀ stored (inner, rows), wᵀ stored (cols, inner).
+        let transpose = |m: &[f32], r: usize, c: usize| -> Vec<f32> {
+            (0..c * r).map(|i| m[(i % r) * c + i / r]).collect()
+        };
+        let (xt, wt) = (transpose(&x, rows, inner), transpose(&w, inner, cols));
+        prop_assert_eq!(&matmul(Mat::new(&xt, inner, rows).t(), Mat::new(&wt, cols, inner).t()), &expected);
+
+        // beta = 1 adds to what is there.
+        let mut c = expected.clone();
+        gemm(Mat::new(&x, rows, inner), Mat::new(&wt, cols, inner).t(), 1.0, &mut c);
+        prop_assert_eq!(c, expected.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
     }
 }
 

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::glorot_uniform;
-use crate::layer::{Layer, Param, check_grad_shape, no_forward};
+use crate::layer::{Layer, Param, check_grad_shape, no_forward, no_weights};
 use crate::padding::Padding;
 use crate::shape::Window2D;
 use crate::tensor::Tensor;
@@ -56,6 +56,11 @@ impl ConvGeometry {
         Ok(ConvGeometry { batch, in_c, out_c, window })
     }
 
+    /// The NHWC shape of the input.
+    pub fn input_shape(&self) -> [usize; 4] {
+        [self.batch, self.window.in_h, self.window.in_w, self.in_c]
+    }
+
     /// The NHWC shape of the output.
     pub fn output_shape(&self) -> [usize; 4] {
         [self.batch, self.window.out_h, self.window.out_w, self.out_c]
@@ -86,8 +91,10 @@ pub struct Conv2D {
     bias: Vec<f32>,
     dkernel: Vec<f32>,
     dbias: Vec<f32>,
-    /// The input and output of the last forward pass, kept for backward.
-    cache: Option<(Tensor, Tensor)>,
+    /// What the last forward pass left for backward.
+    cache: Option<Cache>,
+    /// im2col's reusable buffers.
+    workspace: im2col::Workspace,
 }
 
 impl Conv2D {
@@ -106,6 +113,7 @@ impl Conv2D {
             dkernel: Vec::new(),
             dbias: Vec::new(),
             cache: None,
+            workspace: im2col::Workspace::default(),
         }
     }
 
@@ -168,10 +176,55 @@ impl Conv2D {
     }
 
     fn weights(&self) -> Result<&Tensor> {
-        self.kernel
-            .as_ref()
-            .ok_or_else(|| Error::Model("this Conv2D has no weights yet: build it first".into()))
+        self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))
     }
+
+    /// `dz = ∂loss/∂(output before the activation)` from `dy`, using the cached output.
+    fn activation_backward(&self, dy: &Tensor) -> Result<Tensor> {
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
+        check_grad_shape("Conv2D", dy, cache.output.shape())?;
+        let mut dz = dy.clone();
+        self.activation.backward(cache.output.data(), dz.data_mut(), self.filters);
+        Ok(dz)
+    }
+
+    /// Fills the kernel and bias gradients from `dz`, and `dx` if asked for.
+    fn gradients(&mut self, dz: &Tensor, dx: Option<&mut [f32]>) -> Result<()> {
+        let cache = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
+        check_grad_shape("Conv2D", dz, cache.output.shape())?;
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
+        let g = &cache.geometry;
+        self.dkernel.clear();
+        self.dkernel.resize(kernel.len(), 0.0);
+        self.dbias.clear();
+        self.dbias.resize(self.filters, 0.0);
+        let (dk, db) = (&mut self.dkernel, &mut self.dbias);
+        match &cache.input {
+            Some(x) => {
+                let mut scratch = Vec::new();
+                let dx = match dx {
+                    Some(dx) => dx,
+                    None => {
+                        scratch.resize(x.len(), 0.0);
+                        &mut scratch[..]
+                    }
+                };
+                naive::backward(g, x.data(), kernel.data(), dz.data(), dx, dk, db);
+            }
+            None => im2col::backward_with(&mut self.workspace, g, kernel.data(), dz.data(), dx, dk, db),
+        }
+        Ok(())
+    }
+}
+
+/// What the forward pass leaves for the backward pass.
+#[derive(Debug, Clone)]
+struct Cache {
+    geometry: ConvGeometry,
+    /// The input, kept by the naive algorithm (im2col keeps its patch matrix instead).
+    input: Option<Tensor>,
+    /// The output after the activation: ReLU's gradient needs to know where it was positive.
+    output: Tensor,
 }
 
 impl Layer for Conv2D {
@@ -207,24 +260,27 @@ impl Layer for Conv2D {
     }
 
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
-        let kernel = self.weights()?;
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
         let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
         let mut y = Tensor::zeros(&g.output_shape())?;
-        let forward = match self.algorithm {
-            ConvAlgorithm::Naive => naive::forward,
-            ConvAlgorithm::Im2col => im2col::forward,
+        let input = match self.algorithm {
+            ConvAlgorithm::Naive => {
+                naive::forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
+                self.activation.apply(y.data_mut(), g.out_c);
+                Some(x.clone())
+            }
+            ConvAlgorithm::Im2col => {
+                let (ws, bias) = (&mut self.workspace, &self.bias);
+                im2col::forward_with(ws, &g, x.data(), kernel.data(), bias, self.activation, y.data_mut());
+                None // the workspace keeps the patch matrix, which is all backward needs
+            }
         };
-        forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
-        self.activation.apply(y.data_mut(), g.out_c);
-        self.cache = Some((x.clone(), y.clone()));
+        self.cache = Some(Cache { geometry: g, input, output: y.clone() });
         Ok(y)
     }
 
     fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
-        let (_, y) = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
-        check_grad_shape("Conv2D", dy, y.shape())?;
-        let mut dz = dy.clone();
-        self.activation.backward(y.data(), dz.data_mut(), self.filters);
+        let dz = self.activation_backward(dy)?;
         self.backward_pre_activation(&dz)
     }
 
@@ -233,19 +289,15 @@ impl Layer for Conv2D {
     }
 
     fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<Tensor> {
-        let (x, y) = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
-        check_grad_shape("Conv2D", dz, y.shape())?;
-        let kernel = self.kernel.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
-        let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
-        let mut dx = Tensor::zeros(x.shape())?;
-        self.dkernel = vec![0.0; kernel.len()];
-        self.dbias = vec![0.0; self.filters];
-        let backward = match self.algorithm {
-            ConvAlgorithm::Naive => naive::backward,
-            ConvAlgorithm::Im2col => im2col::backward,
-        };
-        backward(&g, x.data(), kernel.data(), dz.data(), dx.data_mut(), &mut self.dkernel, &mut self.dbias);
+        let shape = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?.geometry.input_shape();
+        let mut dx = Tensor::zeros(&shape)?;
+        self.gradients(dz, Some(dx.data_mut()))?;
         Ok(dx)
+    }
+
+    fn backward_params(&mut self, dy: &Tensor) -> Result<()> {
+        let dz = self.activation_backward(dy)?;
+        self.gradients(&dz, None)
     }
 
     fn params(&mut self) -> Vec<Param<'_>> {

@@ -1,0 +1,91 @@
+//! Naive loops against im2col + GEMM on the book's three convolutions at batch 64, a full
+//! training step, and inference throughput.
+//!
+//! Throughput is set to the floating-point operations of each call (2 per multiply-add), so
+//! criterion's "elem/s" reads as FLOP/s: "70 Gelem/s" is 70 GFLOP/s.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+use convnets::conv::{ConvGeometry, im2col, naive};
+use convnets::metrics::to_categorical;
+use convnets::model::book_model;
+use convnets::optim::RmsProp;
+use convnets::{Padding, Tensor};
+
+const BATCH: usize = 64;
+
+/// The book's convolutions: (name, input h = w, in channels, filters).
+const LAYERS: [(&str, usize, usize, usize); 3] = [
+    ("conv2d_1 28x28x1->32", 28, 1, 32),
+    ("conv2d_2 13x13x32->64", 13, 32, 64),
+    ("conv2d_3 5x5x64->64", 5, 64, 64),
+];
+
+/// Deterministic values in [-1, 1].
+fn values(len: usize) -> Vec<f32> {
+    (0..len).map(|i| ((i * 7919) % 2003) as f32 / 1001.5 - 1.0).collect()
+}
+
+fn conv_layers(c: &mut Criterion) {
+    for (name, size, in_c, out_c) in LAYERS {
+        let g = ConvGeometry::new(&[BATCH, size, size, in_c], &[3, 3, in_c, out_c], (1, 1), Padding::Valid)
+            .expect("the book's geometry fits");
+        let (x, kernel, bias) = (values(BATCH * size * size * in_c), values(9 * in_c * out_c), values(out_c));
+        let out_len = g.patch_rows() * out_c;
+        let dy = values(out_len);
+        let macs = (g.patch_rows() * g.patch_len() * out_c) as u64;
+
+        let mut group = c.benchmark_group(format!("{name} forward"));
+        group.sample_size(10).throughput(Throughput::Elements(2 * macs));
+        let mut y = vec![0.0; out_len];
+        group.bench_function("naive", |b| b.iter(|| naive::forward(&g, &x, &kernel, &bias, &mut y)));
+        group.bench_function("im2col", |b| b.iter(|| im2col::forward(&g, &x, &kernel, &bias, &mut y)));
+        group.finish();
+
+        // Backward computes dkernel and dx: two products of the forward's size.
+        let mut group = c.benchmark_group(format!("{name} backward"));
+        group.sample_size(10).throughput(Throughput::Elements(4 * macs));
+        let (mut dx, mut dk, mut db) = (vec![0.0; x.len()], vec![0.0; kernel.len()], vec![0.0; out_c]);
+        group.bench_function("naive", |b| {
+            b.iter(|| naive::backward(&g, &x, &kernel, &dy, &mut dx, &mut dk, &mut db))
+        });
+        group.bench_function("im2col", |b| {
+            b.iter(|| im2col::backward(&g, &x, &kernel, &dy, &mut dx, &mut dk, &mut db))
+        });
+        group.finish();
+    }
+}
+
+fn mnist_like_batch() -> (Tensor, Tensor) {
+    let x = Tensor::new(&[BATCH, 28, 28, 1], values(BATCH * 784).iter().map(|v| v.abs()).collect())
+        .expect("shape fits");
+    let labels: Vec<u8> = (0..BATCH).map(|i| (i % 10) as u8).collect();
+    (x, to_categorical(&labels, 10).expect("labels are digits"))
+}
+
+fn training_step(c: &mut Criterion) {
+    let (x, y) = mnist_like_batch();
+    let mut model = book_model(0).expect("the book's model builds");
+    let mut opt = RmsProp::default();
+    let mut group = c.benchmark_group("training step (batch 64)");
+    group.sample_size(20).throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(BenchmarkId::new("book model", "im2col"), |b| {
+        b.iter(|| {
+            model.compute_gradients(&x, &y).expect("shapes fit");
+            opt.step(model.params()).expect("gradients exist");
+        })
+    });
+    group.finish();
+}
+
+fn inference(c: &mut Criterion) {
+    let (x, _) = mnist_like_batch();
+    let mut model = book_model(0).expect("the book's model builds");
+    let mut group = c.benchmark_group("inference (images/s)");
+    group.sample_size(20).throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(BenchmarkId::new("book model", "im2col"), |b| b.iter(|| model.forward(&x)));
+    group.finish();
+}
+
+criterion_group!(benches, conv_layers, training_step, inference);
+criterion_main!(benches);
