@@ -65,6 +65,12 @@ pub mod chapters {
     #[doc = include_str!("../chapters/max_pooling.md")]
     pub struct MaxPooling;
 
+    #[doc = include_str!("../chapters/backprop.md")]
+    pub struct Backprop;
+
     #[doc = include_str!("../chapters/idx.md")]
     pub struct Idx;
+
+    #[doc = include_str!("../chapters/training.md")]
+    pub struct Training;
 }

@@ -42,37 +42,29 @@ impl PoolSpec {
 }
 
 // ANCHOR: windows
-/// Calls `visit(y_index, inputs)` for every output value of pooling an NHWC `shape`, where
-/// `inputs` lists the flat indices of the input values under that window, in row-major
-/// order. Positions in the padding are left out: TensorFlow ignores them (for max pooling
-/// they never win; for average pooling they are not counted).
-fn for_each_window(
-    shape: (usize, usize, usize, usize),
-    win: &Window2D,
-    mut visit: impl FnMut(usize, &[usize]),
-) {
+/// Calls `visit(y_offset, pixels)` for every window position of pooling an NHWC `shape`:
+/// `pixels` lists, in row-major order, the flat offsets of the input pixels under the window
+/// (channel 0 of each; a pixel's `c` channels follow it in memory), and the window's `c`
+/// outputs start at `y_offset`. Positions in the padding are left out: TensorFlow ignores
+/// them (for max pooling they never win; for average pooling they are not counted).
+/// Every window holds at least one pixel: `same` padding never exceeds `k − 1` in total.
+fn for_each_window(shape: (usize, usize, usize, usize), win: &Window2D, mut visit: impl FnMut(usize, &[usize])) {
     let (batch, h, w, c) = shape;
-    let mut inputs = Vec::with_capacity(win.k_h * win.k_w);
-    let mut y_index = 0;
+    let mut pixels = Vec::with_capacity(win.k_h * win.k_w);
+    let mut y_offset = 0;
     for n in 0..batch {
         for oh in 0..win.out_h {
             for ow in 0..win.out_w {
-                for ch in 0..c {
-                    inputs.clear();
-                    for kh in 0..win.k_h {
-                        let Some(ih) = win.input_row(oh, kh) else {
-                            continue;
-                        };
-                        for kw in 0..win.k_w {
-                            let Some(iw) = win.input_col(ow, kw) else {
-                                continue;
-                            };
-                            inputs.push(((n * h + ih) * w + iw) * c + ch);
-                        }
+                pixels.clear();
+                for kh in 0..win.k_h {
+                    let Some(ih) = win.input_row(oh, kh) else { continue };
+                    for kw in 0..win.k_w {
+                        let Some(iw) = win.input_col(ow, kw) else { continue };
+                        pixels.push(((n * h + ih) * w + iw) * c);
                     }
-                    visit(y_index, &inputs);
-                    y_index += 1;
                 }
+                visit(y_offset, &pixels);
+                y_offset += c;
             }
         }
     }
@@ -86,7 +78,8 @@ fn for_each_window(
 #[derive(Debug, Clone)]
 pub struct MaxPooling2D {
     spec: PoolSpec,
-    argmax: Vec<usize>,
+    /// Flat input index of each output's maximum (u32: half the memory of usize).
+    argmax: Vec<u32>,
     /// The input and output shapes of the last forward pass.
     shapes: Option<(Vec<usize>, Vec<usize>)>,
 }
@@ -111,7 +104,7 @@ impl MaxPooling2D {
 
     /// For each output value of the last forward pass, the flat index of the input value that
     /// was the maximum of its window.
-    pub fn argmax(&self) -> &[usize] {
+    pub fn argmax(&self) -> &[u32] {
         &self.argmax
     }
 }
@@ -137,21 +130,30 @@ impl Layer for MaxPooling2D {
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
         let (n, h, w, c) = x.nhwc()?;
         let win = self.spec.window(h, w)?;
+        if u32::try_from(x.len()).is_err() {
+            return Err(Error::Shape(format!("{} values are too many for MaxPooling2D's u32 argmax", x.len())));
+        }
         let mut y = Tensor::zeros(&[n, win.out_h, win.out_w, c])?;
         self.argmax.clear();
         self.argmax.resize(y.len(), 0);
         let (xs, ys, argmax) = (x.data(), y.data_mut(), &mut self.argmax);
-        for_each_window((n, h, w, c), &win, |out, inputs| {
+        for_each_window((n, h, w, c), &win, |out, pixels| {
+            let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
+            best.copy_from_slice(&xs[pixels[0]..pixels[0] + c]);
+            for (ch, a) in arg.iter_mut().enumerate() {
+                *a = (pixels[0] + ch) as u32;
+            }
             // Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does.
             // A NaN wins, so a diverged network shows up in the loss instead of vanishing.
-            let mut best = inputs[0];
-            for &i in &inputs[1..] {
-                if xs[i] > xs[best] || (xs[i].is_nan() && !xs[best].is_nan()) {
-                    best = i;
+            for &p in &pixels[1..] {
+                let candidates = xs[p..p + c].iter().zip(p as u32..);
+                for ((b, a), (&v, i)) in best.iter_mut().zip(arg.iter_mut()).zip(candidates) {
+                    // `|` and `&`, not `||` and `&&`: no branches, so the loop vectorises.
+                    let wins = (v > *b) | (v.is_nan() & !b.is_nan());
+                    *b = if wins { v } else { *b };
+                    *a = if wins { i } else { *a };
                 }
             }
-            ys[out] = xs[best];
-            argmax[out] = best;
         });
         self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
         Ok(y)
@@ -166,8 +168,9 @@ impl Layer for MaxPooling2D {
         let (x_shape, y_shape) = self.shapes.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
         check_grad_shape("MaxPooling2D", dy, y_shape)?;
         let mut dx = Tensor::zeros(x_shape)?;
+        let dxs = dx.data_mut();
         for (&d, &i) in dy.data().iter().zip(&self.argmax) {
-            dx.data_mut()[i] += d;
+            dxs[i as usize] += d;
         }
         Ok(dx)
     }
@@ -223,9 +226,13 @@ impl Layer for AveragePooling2D {
         let win = self.spec.window(h, w)?;
         let mut y = Tensor::zeros(&[n, win.out_h, win.out_w, c])?;
         let (xs, ys) = (x.data(), y.data_mut());
-        for_each_window((n, h, w, c), &win, |out, inputs| {
-            let sum: f32 = inputs.iter().map(|&i| xs[i]).sum();
-            ys[out] = sum / inputs.len() as f32;
+        for_each_window((n, h, w, c), &win, |out, pixels| {
+            let mean = &mut ys[out..out + c];
+            for &p in pixels {
+                mean.iter_mut().zip(&xs[p..p + c]).for_each(|(m, v)| *m += v);
+            }
+            let count = pixels.len() as f32;
+            mean.iter_mut().for_each(|m| *m /= count);
         });
         self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
         Ok(y)
@@ -241,10 +248,10 @@ impl Layer for AveragePooling2D {
         let win = self.spec.window(h, w)?;
         let mut dx = Tensor::zeros(x_shape)?;
         let (dys, dxs) = (dy.data(), dx.data_mut());
-        for_each_window((n, h, w, c), &win, |out, inputs| {
-            let share = dys[out] / inputs.len() as f32;
-            for &i in inputs {
-                dxs[i] += share;
+        for_each_window((n, h, w, c), &win, |out, pixels| {
+            let count = pixels.len() as f32;
+            for &p in pixels {
+                dxs[p..p + c].iter_mut().zip(&dys[out..out + c]).for_each(|(d, g)| *d += g / count);
             }
         });
         Ok(dx)

@@ -119,7 +119,7 @@ pub fn col2im(g: &ConvGeometry, dcols: &[f32], dx: &mut [f32]) {
 
 // ANCHOR: forward
 /// `y = activation(conv(x, kernel) + bias)` as `cols · kernel`, with the bias and the
-/// activation applied in the same pass over the output. Keeps the patch matrix in `ws` for
+/// activation applied to each run's output while it is still in cache. Keeps the patch matrix in `ws` for
 /// [`backward_with`].
 pub fn forward_with(
     ws: &mut Workspace,
@@ -149,11 +149,9 @@ pub fn forward_with(
             // cols: [run rows, len] · kernel: [len, out_c] = y: [run rows, out_c]
             gemm(Mat::new(cols, run.patch_rows(), len), Mat::new(kernel, len, out_c), 0.0, y);
             for row in y.chunks_exact_mut(out_c) {
-                for (v, b) in row.iter_mut().zip(bias) {
-                    *v += b;
-                }
-                activation.apply(row, out_c);
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
             }
+            activation.apply(y, out_c);
         });
 }
 // ANCHOR_END: forward
