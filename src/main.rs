@@ -111,8 +111,11 @@ fn train(args: &TrainArgs) -> Result<()> {
     let mut optimizer = RmsProp::new(args.learning_rate);
     let options = FitOptions { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed };
     println!(
-        "Training on {n} images: {} epochs, batch size {}, RMSprop lr {}",
-        args.epochs, args.batch_size, args.learning_rate
+        "Training on {n} images: {} epoch(s), batch size {}, RMSprop lr {}, {} thread(s)",
+        args.epochs,
+        args.batch_size,
+        args.learning_rate,
+        rayon::current_num_threads()
     );
 
     let bar = ProgressBar::new(0).with_style(

@@ -48,7 +48,11 @@ impl PoolSpec {
 /// outputs start at `y_offset`. Positions in the padding are left out: TensorFlow ignores
 /// them (for max pooling they never win; for average pooling they are not counted).
 /// Every window holds at least one pixel: `same` padding never exceeds `k − 1` in total.
-fn for_each_window(shape: (usize, usize, usize, usize), win: &Window2D, mut visit: impl FnMut(usize, &[usize])) {
+fn for_each_window(
+    shape: (usize, usize, usize, usize),
+    win: &Window2D,
+    mut visit: impl FnMut(usize, &[usize]),
+) {
     let (batch, h, w, c) = shape;
     let mut pixels = Vec::with_capacity(win.k_h * win.k_w);
     let mut y_offset = 0;
@@ -131,7 +135,10 @@ impl Layer for MaxPooling2D {
         let (n, h, w, c) = x.nhwc()?;
         let win = self.spec.window(h, w)?;
         if u32::try_from(x.len()).is_err() {
-            return Err(Error::Shape(format!("{} values are too many for MaxPooling2D's u32 argmax", x.len())));
+            return Err(Error::Shape(format!(
+                "{} values are too many for MaxPooling2D's u32 argmax",
+                x.len()
+            )));
         }
         let mut y = Tensor::zeros(&[n, win.out_h, win.out_w, c])?;
         self.argmax.clear();

@@ -112,7 +112,8 @@ fn the_patch_matrix_of_a_3x3_image() {
 #[test]
 fn training_gradients_are_deterministic_for_a_thread_count() {
     use convnets::metrics::to_categorical;
-    let x = Tensor::new(&[10, 28, 28, 1], (0..7840).map(|i| ((i * 31) % 256) as f32 / 255.0).collect()).unwrap();
+    let x =
+        Tensor::new(&[10, 28, 28, 1], (0..7840).map(|i| ((i * 31) % 256) as f32 / 255.0).collect()).unwrap();
     let y = to_categorical(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10).unwrap();
     let grads = |threads| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
