@@ -140,3 +140,33 @@ fn fit_rejects_inputs_that_do_not_fit() {
     let err = no_softmax.compute_gradients(&x, &y).unwrap_err();
     assert!(err.to_string().contains("softmax"));
 }
+
+#[test]
+fn glorot_uniform_draws_within_the_keras_limit_with_the_right_spread() {
+    use rand::SeedableRng;
+    // A Conv2D(64, 3×3) on 32 channels: fans 3·3·32 = 288 and 3·3·64 = 576.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let w = convnets::init::glorot_uniform(18_432, 288, 576, &mut rng);
+    let limit = (6.0f32 / (288.0 + 576.0)).sqrt();
+    assert!(w.iter().all(|v| v.abs() <= limit));
+    let n = w.len() as f32;
+    let mean = w.iter().sum::<f32>() / n;
+    let variance = w.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    // U(-l, l) has mean 0 and variance l²/3 = 2 / (fan_in + fan_out).
+    assert!(mean.abs() < 0.01 * limit, "mean {mean}");
+    assert!((variance / (limit * limit / 3.0) - 1.0).abs() < 0.03, "variance {variance}");
+    // Seeded: the same seed, the same weights.
+    let again = convnets::init::glorot_uniform(18_432, 288, 576, &mut rand::rngs::StdRng::seed_from_u64(0));
+    assert_eq!(w, again);
+}
+
+#[test]
+fn a_new_model_has_zero_biases_and_glorot_kernels() {
+    let mut model = convnets::model::book_model(0).unwrap();
+    let params = model.params();
+    assert_eq!(params.len(), 10, "kernel and bias for 3 convs and 2 dense layers");
+    for pair in params.chunks(2) {
+        assert!(pair[1].value.iter().all(|&b| b == 0.0));
+        assert!(pair[0].value.iter().any(|&w| w != 0.0));
+    }
+}
