@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::gemm::{Mat, gemm, matmul};
 use crate::init::glorot_uniform;
 use crate::layer::{Layer, Param, check_grad_shape, no_forward, no_weights};
+use crate::save::LayerSpec;
 use crate::tensor::Tensor;
 
 /// A dense layer, as Keras's `Dense(units, activation)`: `y = activation(x · W + b)` with
@@ -191,6 +192,14 @@ impl Layer for Dense {
         Ok(dx)
     }
     // ANCHOR_END: backward
+
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Dense {
+            kernel: self.kernel.clone()?,
+            bias: self.bias.clone(),
+            activation: self.activation,
+        })
+    }
 
     fn params(&mut self) -> Vec<Param<'_>> {
         let Some(kernel) = self.kernel.as_mut() else { return Vec::new() };

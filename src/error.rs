@@ -32,6 +32,10 @@ pub enum Error {
         /// The step (batch, from 1) of that epoch.
         step: usize,
     },
+    /// A saved model file is unreadable, truncated, of another format or version, or holds
+    /// layers whose shapes do not fit together.
+    #[error("model file {0}")]
+    ModelFile(String),
     /// An IDX file (the format MNIST comes in) is unreadable or malformed.
     #[error(transparent)]
     Idx(#[from] crate::idx::IdxError),

@@ -4,6 +4,7 @@ use rand::rngs::StdRng;
 
 use crate::error::{Error, Result};
 use crate::layer::{Layer, no_forward};
+use crate::save::LayerSpec;
 use crate::tensor::{Tensor, element_count};
 
 /// Keras's `Flatten()`: `(batch, h, w, c)` becomes `(batch, h·w·c)`.
@@ -39,6 +40,10 @@ impl Layer for Flatten {
 
     fn param_count(&self) -> usize {
         0
+    }
+
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Flatten)
     }
 
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {

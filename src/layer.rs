@@ -4,6 +4,7 @@ use rand::rngs::StdRng;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
+use crate::save::LayerSpec;
 use crate::tensor::Tensor;
 
 /// One learnable array of a layer next to its gradient from the last backward pass, for
@@ -72,6 +73,12 @@ pub trait Layer {
     /// The layer's output before its softmax in the last forward pass, if it ends in one:
     /// the logits the cross-entropy is computed from.
     fn logits(&self) -> Option<&Tensor> {
+        None
+    }
+
+    /// The layer's settings and weights, for saving it ([`crate::save`]). `None` for a
+    /// layer the file format does not know.
+    fn spec(&self) -> Option<LayerSpec> {
         None
     }
 

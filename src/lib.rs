@@ -30,6 +30,7 @@ pub mod model;
 pub mod optim;
 pub mod padding;
 pub mod pool;
+pub mod save;
 pub mod shape;
 pub mod tensor;
 pub mod testing;

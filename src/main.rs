@@ -1,6 +1,6 @@
 //! The `convnets` command line: print the book's model, train it on MNIST, evaluate it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use convnets::metrics::to_categorical;
 use convnets::mnist::{Mnist, load_data};
 use convnets::model::{book_model, book_model_using, no_max_pooling_model};
 use convnets::optim::RmsProp;
+use convnets::save::{load_model, save_model};
 use convnets::train::{FitOptions, Progress};
 use convnets::{ConvAlgorithm, Result, Tensor};
 
@@ -32,6 +33,18 @@ enum Command {
     },
     /// Train the book's convnet on MNIST with RMSprop, then evaluate it on the test set.
     Train(TrainArgs),
+    /// Evaluate a saved model on the MNIST test set.
+    Evaluate {
+        /// The model file written by `convnets train --save`.
+        #[arg(long)]
+        model: PathBuf,
+        /// The folder with the MNIST files (fetch them with scripts/fetch-mnist).
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+        /// Threads for the convolutions (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 #[derive(clap::Args)]
@@ -54,6 +67,9 @@ struct TrainArgs {
     /// Train on the first N training images only, for a quick run.
     #[arg(long)]
     limit: Option<usize>,
+    /// Save the trained model to this file (read it back with `convnets evaluate --model`).
+    #[arg(long)]
+    save: Option<PathBuf>,
     /// Threads for the convolutions (0: one per core). Results are deterministic for a given
     /// seed and thread count.
     #[arg(long, default_value_t = 0)]
@@ -88,6 +104,7 @@ fn main() -> ExitCode {
             model.map(|m| print!("{}", m.summary()))
         }
         Command::Train(args) => train(&args),
+        Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +168,17 @@ fn train(args: &TrainArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let _ = history;
+    if let Some(path) = &args.save {
+        save_model(&model, path)?;
+        println!("saved the model to {}", path.display());
+    }
+    report_test(&mut model, &test_images, &test_labels)
+}
+
+fn evaluate(model: &Path, data: &Path, threads: usize) -> Result<()> {
+    use_threads(threads)?;
+    let mut model = load_model(model)?;
+    let Mnist { test_images, test_labels, .. } = load_data(data)?;
     report_test(&mut model, &test_images, &test_labels)
 }
 

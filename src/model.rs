@@ -11,6 +11,7 @@ use crate::flatten::Flatten;
 use crate::layer::{Layer, Param};
 use crate::loss::{categorical_crossentropy, softmax_crossentropy, softmax_crossentropy_grad};
 use crate::pool::MaxPooling2D;
+use crate::save::LayerSpec;
 use crate::tensor::Tensor;
 
 /// One layer of a model, with the name and output shape Keras would show for it.
@@ -42,13 +43,31 @@ impl Sequential {
     /// Appends a layer, building it for the current output shape.
     ///
     /// Layers are named as in the book's summaries: `conv2d_1`, `conv2d_2`, `dense_1`, …
-    pub fn add(&mut self, mut layer: impl Layer + 'static) -> Result<&mut Sequential> {
+    pub fn add(&mut self, layer: impl Layer + 'static) -> Result<&mut Sequential> {
+        self.add_boxed(Box::new(layer))
+    }
+
+    /// [`Sequential::add`] for a layer that is already boxed.
+    pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> Result<&mut Sequential> {
         let input_shape = self.output_shape().to_vec();
         let output_shape = layer.build(&input_shape, &mut self.rng)?;
         let same_kind = self.entries.iter().filter(|e| e.layer.kind() == layer.kind()).count();
         let name = format!("{}_{}", layer.kind(), same_kind + 1);
-        self.entries.push(Entry { name, output_shape, layer: Box::new(layer) });
+        self.entries.push(Entry { name, output_shape, layer });
         Ok(self)
+    }
+
+    /// Every layer's settings and weights, in order, for saving. Fails for a layer type that
+    /// cannot describe itself (one defined outside this crate).
+    pub fn layer_specs(&self) -> Result<Vec<LayerSpec>> {
+        self.entries
+            .iter()
+            .map(|e| {
+                e.layer
+                    .spec()
+                    .ok_or_else(|| Error::Model(format!("{} cannot be saved", e.layer.class_name())))
+            })
+            .collect()
     }
 
     /// The shape of one input sample.

@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use crate::error::{Error, Result};
 use crate::layer::{Layer, check_grad_shape, no_forward};
 use crate::padding::Padding;
+use crate::save::LayerSpec;
 use crate::shape::Window2D;
 use crate::tensor::Tensor;
 
@@ -130,6 +131,11 @@ impl Layer for MaxPooling2D {
         0
     }
 
+    fn spec(&self) -> Option<LayerSpec> {
+        let PoolSpec { pool_size: pool, strides, padding } = self.spec;
+        Some(LayerSpec::MaxPooling2D { pool, strides, padding })
+    }
+
     // ANCHOR: max_forward
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
         let (n, h, w, c) = x.nhwc()?;
@@ -226,6 +232,11 @@ impl Layer for AveragePooling2D {
 
     fn param_count(&self) -> usize {
         0
+    }
+
+    fn spec(&self) -> Option<LayerSpec> {
+        let PoolSpec { pool_size: pool, strides, padding } = self.spec;
+        Some(LayerSpec::AveragePooling2D { pool, strides, padding })
     }
 
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::init::glorot_uniform;
 use crate::layer::{Layer, Param, check_grad_shape, no_forward, no_weights};
 use crate::padding::Padding;
+use crate::save::LayerSpec;
 use crate::shape::Window2D;
 use crate::tensor::Tensor;
 
@@ -298,6 +299,16 @@ impl Layer for Conv2D {
     fn backward_params(&mut self, dy: &Tensor) -> Result<()> {
         let dz = self.activation_backward(dy)?;
         self.gradients(&dz, None)
+    }
+
+    fn spec(&self) -> Option<LayerSpec> {
+        Some(LayerSpec::Conv2D {
+            kernel: self.kernel.clone()?,
+            bias: self.bias.clone(),
+            strides: self.strides,
+            padding: self.padding,
+            activation: self.activation,
+        })
     }
 
     fn params(&mut self) -> Vec<Param<'_>> {
