@@ -10,7 +10,7 @@ use convnets::conv::{ConvGeometry, im2col, naive};
 use convnets::metrics::to_categorical;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
-use convnets::{Padding, Tensor};
+use convnets::{Activation, Padding, Tensor};
 
 const BATCH: usize = 64;
 
@@ -37,12 +37,17 @@ fn conv_layers(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("{name} forward"));
         group.sample_size(10).throughput(Throughput::Elements(2 * macs));
+        // As in training: im2col keeps its buffers (a Workspace) from one batch to the next.
         let mut y = vec![0.0; out_len];
+        let mut ws = im2col::Workspace::default();
         group.bench_function("naive", |b| b.iter(|| naive::forward(&g, &x, &kernel, &bias, &mut y)));
-        group.bench_function("im2col", |b| b.iter(|| im2col::forward(&g, &x, &kernel, &bias, &mut y)));
+        group.bench_function("im2col", |b| {
+            b.iter(|| im2col::forward_with(&mut ws, &g, &x, &kernel, &bias, Activation::Linear, &mut y))
+        });
         group.finish();
 
-        // Backward computes dkernel and dx: two products of the forward's size.
+        // Backward computes dkernel and dx: two products of the forward's size. im2col reuses
+        // the patch matrix its forward pass left in the workspace, as in training.
         let mut group = c.benchmark_group(format!("{name} backward"));
         group.sample_size(10).throughput(Throughput::Elements(4 * macs));
         let (mut dx, mut dk, mut db) = (vec![0.0; x.len()], vec![0.0; kernel.len()], vec![0.0; out_c]);
@@ -50,7 +55,7 @@ fn conv_layers(c: &mut Criterion) {
             b.iter(|| naive::backward(&g, &x, &kernel, &dy, &mut dx, &mut dk, &mut db))
         });
         group.bench_function("im2col", |b| {
-            b.iter(|| im2col::backward(&g, &x, &kernel, &dy, &mut dx, &mut dk, &mut db))
+            b.iter(|| im2col::backward_with(&mut ws, &g, &kernel, &dy, Some(&mut dx), &mut dk, &mut db))
         });
         group.finish();
     }

@@ -1,5 +1,11 @@
 //! Activation functions: ReLU between layers, softmax at the end, and their gradients.
 
+use rayon::prelude::*;
+
+/// Values per piece when an element-wise pass is split across threads: big enough that
+/// handing out a piece costs nothing next to working on it.
+const PARALLEL_CHUNK: usize = 1 << 15;
+
 /// The non-linearity a layer applies to its output, as Keras's `activation=` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Activation {
@@ -37,10 +43,9 @@ impl Activation {
         match self {
             Activation::Linear => {}
             Activation::Relu => {
+                // Element by element, so threads can share the work (big conv outputs).
                 for (d, &out) in dy.iter_mut().zip(y) {
-                    if out <= 0.0 {
-                        *d = 0.0;
-                    }
+                    *d = if out > 0.0 { *d } else { 0.0 };
                 }
             }
             Activation::Softmax => {

@@ -5,6 +5,7 @@
 //! stride 2 halves the height and width.
 
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::layer::{Layer, check_grad_shape, no_forward};
@@ -83,7 +84,8 @@ fn for_each_window(
 #[derive(Debug, Clone)]
 pub struct MaxPooling2D {
     spec: PoolSpec,
-    /// Flat input index of each output's maximum (u32: half the memory of usize).
+    /// For each output, the position of its maximum within its image's `(h, w, c)` input
+    /// (u32: half the memory of usize).
     argmax: Vec<u32>,
     /// The input and output shapes of the last forward pass.
     shapes: Option<(Vec<usize>, Vec<usize>)>,
@@ -107,8 +109,8 @@ impl MaxPooling2D {
         self
     }
 
-    /// For each output value of the last forward pass, the flat index of the input value that
-    /// was the maximum of its window.
+    /// For each output value of the last forward pass, where the maximum of its window was:
+    /// the flat index into that image's `(h, w, c)` input.
     pub fn argmax(&self) -> &[u32] {
         &self.argmax
     }
@@ -140,33 +142,37 @@ impl Layer for MaxPooling2D {
     fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
         let (n, h, w, c) = x.nhwc()?;
         let win = self.spec.window(h, w)?;
-        if u32::try_from(x.len()).is_err() {
-            return Err(Error::Shape(format!(
-                "{} values are too many for MaxPooling2D's u32 argmax",
-                x.len()
-            )));
+        let (x_len, y_len) = (h * w * c, win.out_h * win.out_w * c);
+        if u32::try_from(x_len).is_err() {
+            return Err(Error::Shape(format!("{x_len} values per image are too many for a u32 argmax")));
         }
         let mut y = Tensor::zeros(&[n, win.out_h, win.out_w, c])?;
         self.argmax.clear();
         self.argmax.resize(y.len(), 0);
-        let (xs, ys, argmax) = (x.data(), y.data_mut(), &mut self.argmax);
-        for_each_window((n, h, w, c), &win, |out, pixels| {
-            let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
-            best.copy_from_slice(&xs[pixels[0]..pixels[0] + c]);
-            for (ch, a) in arg.iter_mut().enumerate() {
-                *a = (pixels[0] + ch) as u32;
-            }
-            // Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does.
-            // A NaN wins, so a diverged network shows up in the loss instead of vanishing.
-            for &p in &pixels[1..] {
-                let candidates = xs[p..p + c].iter().zip(p as u32..);
-                for ((b, a), (&v, i)) in best.iter_mut().zip(arg.iter_mut()).zip(candidates) {
-                    // `|` and `&`, not `||` and `&&`: no branches, so the loop vectorises.
-                    let wins = (v > *b) | (v.is_nan() & !b.is_nan());
-                    *b = if wins { v } else { *b };
-                    *a = if wins { i } else { *a };
+        if y.is_empty() {
+            return Ok(y);
+        }
+        // Images are independent: each thread pools whole images.
+        let images = x.data().par_chunks(x_len).zip(y.data_mut().par_chunks_mut(y_len));
+        images.zip(self.argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
+            for_each_window((1, h, w, c), &win, |out, pixels| {
+                let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
+                best.copy_from_slice(&xs[pixels[0]..pixels[0] + c]);
+                for (a, i) in arg.iter_mut().zip(pixels[0] as u32..) {
+                    *a = i;
                 }
-            }
+                // Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow
+                // does. A NaN wins, so a diverged network shows up in the loss.
+                for &p in &pixels[1..] {
+                    let candidates = xs[p..p + c].iter().zip(p as u32..);
+                    for ((b, a), (&v, i)) in best.iter_mut().zip(arg.iter_mut()).zip(candidates) {
+                        // `|` and `&`, not `||` and `&&`: no branches, so the loop vectorises.
+                        let wins = (v > *b) | (v.is_nan() & !b.is_nan());
+                        *b = if wins { v } else { *b };
+                        *a = if wins { i } else { *a };
+                    }
+                }
+            });
         });
         self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
         Ok(y)
@@ -181,10 +187,16 @@ impl Layer for MaxPooling2D {
         let (x_shape, y_shape) = self.shapes.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
         check_grad_shape("MaxPooling2D", dy, y_shape)?;
         let mut dx = Tensor::zeros(x_shape)?;
-        let dxs = dx.data_mut();
-        for (&d, &i) in dy.data().iter().zip(&self.argmax) {
-            dxs[i as usize] += d;
+        let (x_len, y_len) = (x_shape[1..].iter().product(), y_shape[1..].iter().product());
+        if dy.is_empty() {
+            return Ok(dx);
         }
+        let images = dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
+        images.zip(self.argmax.par_chunks(y_len)).for_each(|((dx, dy), argmax)| {
+            for (&d, &i) in dy.iter().zip(argmax) {
+                dx[i as usize] += d;
+            }
+        });
         Ok(dx)
     }
     // ANCHOR_END: max_backward

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::ConvGeometry;
 use crate::activation::Activation;
-use crate::gemm::{Mat, gemm};
+use crate::gemm::{Mat, gemm, gemm_into_transposed};
 
 impl ConvGeometry {
     /// Rows of the patch matrix: one per output position, `batch · out_h · out_w`.
@@ -200,8 +200,10 @@ pub fn backward_with(
     items.into_par_iter().for_each(|((((cols, dy), dx), dcols), partial)| {
         let rows = dy.len() / out_c;
         let (dk, db) = partial.split_at_mut(kernel.len());
-        // colsᵀ: [len, rows] · dy: [rows, out_c] = dkernel: [len, out_c]
-        gemm(Mat::new(cols, rows, len).t(), Mat::new(dy, rows, out_c), 0.0, dk);
+        // dkernel = colsᵀ · dy, computed as its transpose dyᵀ · cols: [out_c, rows] · [rows, len]
+        // written into dk's storage column by column. Reading `cols` row by row (as the right
+        // operand) is much faster than gathering its columns.
+        gemm_into_transposed(Mat::new(dy, rows, out_c).t(), Mat::new(cols, rows, len), dk);
         db.fill(0.0);
         for row in dy.chunks_exact(out_c) {
             for (d, v) in db.iter_mut().zip(row) {
