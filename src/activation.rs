@@ -1,11 +1,5 @@
 //! Activation functions: ReLU between layers, softmax at the end, and their gradients.
 
-use rayon::prelude::*;
-
-/// Values per piece when an element-wise pass is split across threads: big enough that
-/// handing out a piece costs nothing next to working on it.
-const PARALLEL_CHUNK: usize = 1 << 15;
-
 /// The non-linearity a layer applies to its output, as Keras's `activation=` argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Activation {
