@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::gemm::{Mat, gemm, matmul};
+use crate::gemm::{Mat, gemm};
 use crate::init::glorot_uniform;
 use crate::layer::{Layer, Param, check_grad_shape, no_forward, no_weights};
 use crate::save::LayerSpec;
@@ -20,10 +20,17 @@ pub struct Dense {
     bias: Vec<f32>,
     dkernel: Vec<f32>,
     dbias: Vec<f32>,
-    /// The input and output of the last forward pass, kept for backward.
-    cache: Option<(Tensor, Tensor)>,
+    /// Whether a forward pass has filled the buffers below.
+    forwarded: bool,
+    /// The last input (`dW = xᵀ · dz` needs it) and output; reused from batch to batch, like
+    /// the other buffers below.
+    input: Tensor,
+    output: Tensor,
     /// The output before the softmax in the last forward pass (only with a softmax).
     logits: Option<Tensor>,
+    /// `∂loss/∂(output before the activation)` and `∂loss/∂input`.
+    dz: Tensor,
+    dx: Tensor,
 }
 
 impl Dense {
@@ -36,8 +43,12 @@ impl Dense {
             bias: Vec::new(),
             dkernel: Vec::new(),
             dbias: Vec::new(),
-            cache: None,
+            forwarded: false,
+            input: Tensor::default(),
+            output: Tensor::default(),
             logits: None,
+            dz: Tensor::default(),
+            dx: Tensor::default(),
         }
     }
 
@@ -81,9 +92,30 @@ impl Dense {
         &self.dbias
     }
 
-    fn weights(&self) -> Result<&Tensor> {
-        self.kernel.as_ref().ok_or_else(|| no_weights("Dense"))
+    // ANCHOR: backward
+    /// With `z = x · W + b`: `dW = xᵀ · dz`, `db` = the column sums of `dz`, `dx = dz · Wᵀ`.
+    fn gradients(&mut self, dz: &Tensor) -> Result<()> {
+        if !self.forwarded {
+            return Err(no_forward("Dense"));
+        }
+        check_grad_shape("Dense", dz, self.output.shape())?;
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Dense"))?;
+        let (batch, inputs, units) = (self.input.shape()[0], kernel.shape()[0], self.units);
+        self.dbias.clear();
+        self.dbias.resize(units, 0.0);
+        for row in dz.data().chunks(units) {
+            for (db, d) in self.dbias.iter_mut().zip(row) {
+                *db += d;
+            }
+        }
+        let (x, dz) = (Mat::new(self.input.data(), batch, inputs), Mat::new(dz.data(), batch, units));
+        self.dkernel.resize(inputs * units, 0.0);
+        gemm(x.t(), dz, 0.0, &mut self.dkernel);
+        self.dx.reuse_as(self.input.shape())?;
+        gemm(dz, Mat::new(kernel.data(), inputs, units).t(), 0.0, self.dx.data_mut());
+        Ok(())
     }
+    // ANCHOR_END: backward
 }
 
 impl Layer for Dense {
@@ -123,8 +155,8 @@ impl Layer for Dense {
     }
 
     // ANCHOR: forward
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
-        let kernel = self.weights()?;
+    fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Dense"))?;
         let (inputs, units) = (kernel.shape()[0], self.units);
         let [batch, features] = x.shape()[..] else {
             return Err(Error::Shape(format!(
@@ -135,29 +167,37 @@ impl Layer for Dense {
         if features != inputs {
             return Err(Error::Shape(format!("Dense expects {inputs} features, got {features}")));
         }
-        let mut y = matmul(Mat::new(x.data(), batch, inputs), Mat::new(kernel.data(), inputs, units));
+        // y = x · W, then + b on every row.
+        self.output.reuse_as(&[batch, units])?;
+        let y = self.output.data_mut();
+        gemm(Mat::new(x.data(), batch, inputs), Mat::new(kernel.data(), inputs, units), 0.0, y);
         for row in y.chunks_mut(units) {
             for (v, b) in row.iter_mut().zip(&self.bias) {
                 *v += b;
             }
         }
         self.logits = match self.activation {
-            Activation::Softmax => Some(Tensor::new(&[batch, units], y.clone())?),
+            Activation::Softmax => Some(self.output.clone()),
             _ => None,
         };
-        self.activation.apply(&mut y, units);
-        let y = Tensor::new(&[batch, units], y)?;
-        self.cache = Some((x.clone(), y.clone()));
-        Ok(y)
+        self.activation.apply(self.output.data_mut(), units);
+        self.input.copy_from(x);
+        self.forwarded = true;
+        Ok(&self.output)
     }
     // ANCHOR_END: forward
 
-    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
-        let (_, y) = self.cache.as_ref().ok_or_else(|| no_forward("Dense"))?;
-        check_grad_shape("Dense", dy, y.shape())?;
-        let mut dz = dy.clone();
-        self.activation.backward(y.data(), dz.data_mut(), self.units);
-        self.backward_pre_activation(&dz)
+    fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
+        if !self.forwarded {
+            return Err(no_forward("Dense"));
+        }
+        check_grad_shape("Dense", dy, self.output.shape())?;
+        let mut dz = std::mem::take(&mut self.dz);
+        dz.copy_from(dy);
+        self.activation.backward(self.output.data(), dz.data_mut(), self.units);
+        let result = self.gradients(&dz);
+        self.dz = dz;
+        result.map(|()| &self.dx)
     }
 
     fn activation(&self) -> Activation {
@@ -168,30 +208,10 @@ impl Layer for Dense {
         self.logits.as_ref()
     }
 
-    // ANCHOR: backward
-    /// With `z = x · W + b`: `dW = xᵀ · dz`, `db` = the column sums of `dz`, `dx = dz · Wᵀ`.
-    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<Tensor> {
-        let (x, y) = self.cache.as_ref().ok_or_else(|| no_forward("Dense"))?;
-        check_grad_shape("Dense", dz, y.shape())?;
-        let kernel = self.kernel.as_ref().ok_or_else(|| no_forward("Dense"))?;
-        let (batch, inputs, units) = (x.shape()[0], kernel.shape()[0], self.units);
-        self.dkernel = matmul(Mat::new(x.data(), batch, inputs).t(), Mat::new(dz.data(), batch, units));
-        self.dbias = vec![0.0; units];
-        for row in dz.data().chunks(units) {
-            for (db, d) in self.dbias.iter_mut().zip(row) {
-                *db += d;
-            }
-        }
-        let mut dx = Tensor::zeros(x.shape())?;
-        gemm(
-            Mat::new(dz.data(), batch, units),
-            Mat::new(kernel.data(), inputs, units).t(),
-            0.0,
-            dx.data_mut(),
-        );
-        Ok(dx)
+    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
+        self.gradients(dz)?;
+        Ok(&self.dx)
     }
-    // ANCHOR_END: backward
 
     fn spec(&self) -> Option<LayerSpec> {
         Some(LayerSpec::Dense {

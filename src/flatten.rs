@@ -16,12 +16,15 @@ use crate::tensor::{Tensor, element_count};
 pub struct Flatten {
     /// The input shape of the last forward pass, to unflatten gradients into.
     input_shape: Option<Vec<usize>>,
+    /// The last output and input gradient, reused from batch to batch.
+    output: Tensor,
+    dx: Tensor,
 }
 
 impl Flatten {
     /// A new Flatten layer.
     pub fn new() -> Flatten {
-        Flatten { input_shape: None }
+        Flatten::default()
     }
 }
 
@@ -46,18 +49,28 @@ impl Layer for Flatten {
         Some(LayerSpec::Flatten)
     }
 
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let Some((&batch, rest)) = x.shape().split_first() else {
             return Err(Error::Shape("Flatten needs a batch axis".into()));
         };
         let features = element_count(rest)?;
         self.input_shape = Some(x.shape().to_vec());
-        x.clone().reshape(&[batch, features])
+        self.output.copy_from(x);
+        self.output.reuse_as(&[batch, features])?;
+        Ok(&self.output)
     }
 
     /// Flattening moved no values, so the gradient only takes the input's shape back.
-    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
+    fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
         let shape = self.input_shape.as_ref().ok_or_else(|| no_forward("Flatten"))?;
-        dy.clone().reshape(shape)
+        if dy.len() != self.output.len() {
+            return Err(Error::Shape(format!(
+                "Flatten: a gradient of shape {:?} for {shape:?} inputs",
+                dy.shape()
+            )));
+        }
+        self.dx.copy_from(dy);
+        self.dx.reuse_as(shape)?;
+        Ok(&self.dx)
     }
 }

@@ -142,11 +142,11 @@ fn weighted_sum(y: &Tensor, r: &[f32]) -> f64 {
 /// The scalar being differentiated is `L = Σ y · r` for a fixed random `r` (drawn from
 /// `seed`), so the backward pass is started with `dy = r`.
 pub fn check_layer(layer: &mut dyn Layer, x: &Tensor, seed: u64, tol: Tolerance) -> Result<GradCheck> {
-    let y = layer.forward(x)?;
+    let y = layer.forward(x)?.clone();
     let uniform = Uniform::new_inclusive(-1.0f32, 1.0);
     let mut rng = StdRng::seed_from_u64(seed);
     let r: Vec<f32> = (0..y.len()).map(|_| uniform.sample(&mut rng)).collect();
-    let dx = layer.backward(&Tensor::new(y.shape(), r.clone())?)?;
+    let dx = layer.backward(&Tensor::new(y.shape(), r.clone())?)?.clone();
     let param_grads: Vec<Vec<f32>> = layer.params().iter().map(|p| p.grad.to_vec()).collect();
 
     let mut check = GradCheck::default();
@@ -158,7 +158,7 @@ pub fn check_layer(layer: &mut dyn Layer, x: &Tensor, seed: u64, tol: Tolerance)
             i,
             tol.eps,
             |t| t.data_mut(),
-            |t| Ok(weighted_sum(&layer.forward(t)?, &r)),
+            |t| Ok(weighted_sum(layer.forward(t)?, &r)),
         )?;
         numerical.push(d);
     }
@@ -172,7 +172,7 @@ pub fn check_layer(layer: &mut dyn Layer, x: &Tensor, seed: u64, tol: Tolerance)
                 i,
                 tol.eps,
                 |l| l.params().swap_remove(p).value,
-                |l| Ok(weighted_sum(&l.forward(x)?, &r)),
+                |l| Ok(weighted_sum(l.forward(x)?, &r)),
             )?;
             numerical.push(d);
         }
@@ -205,7 +205,7 @@ pub fn check_model(
                 tol.eps,
                 |m| m.params().swap_remove(p).value,
                 |m| {
-                    let probs = m.forward(x)?;
+                    let probs = m.forward(x)?.clone();
                     m.loss_of_last_forward(&probs, targets)
                 },
             )?;

@@ -23,8 +23,10 @@ pub struct Param<'a> {
 /// Shapes given to [`Layer::build`] are per sample, without the batch axis, as in Keras's
 /// `input_shape=(28, 28, 1)`. Tensors given to [`Layer::forward`] have the batch axis first.
 ///
-/// `forward` keeps what `backward` needs (its input, its output, the argmax of a pool), so
-/// `backward` must follow the `forward` of the same batch.
+/// A layer owns its output and its input gradient: `forward` and `backward` return
+/// references to them, and the next batch reuses the same memory. `forward` also keeps what
+/// `backward` needs (its output, the argmax of a pool, …), so `backward` must follow the
+/// `forward` of the same batch.
 pub trait Layer {
     /// Keras's base name for the layer, used to name it in a summary: `"conv2d"`.
     fn kind(&self) -> &'static str;
@@ -40,11 +42,11 @@ pub trait Layer {
     fn param_count(&self) -> usize;
 
     /// Computes the layer's output for a batch, remembering what `backward` will need.
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor>;
+    fn forward(&mut self, x: &Tensor) -> Result<&Tensor>;
 
     /// Given `dy = ∂loss/∂y` for the output of the last `forward`, fills the gradients of
     /// the layer's weights and returns `dx = ∂loss/∂x`, shaped like that forward's input.
-    fn backward(&mut self, dy: &Tensor) -> Result<Tensor>;
+    fn backward(&mut self, dy: &Tensor) -> Result<&Tensor>;
 
     /// The activation the layer applies last (`Linear` for layers without one).
     fn activation(&self) -> Activation {
@@ -54,7 +56,7 @@ pub trait Layer {
     /// Like [`Layer::backward`], but `dz` is the gradient with respect to the layer's output
     /// *before* its activation. Softmax followed by cross-entropy has the simple gradient
     /// `(p − y) / batch` there, so training starts the backward pass at this point.
-    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<Tensor> {
+    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
         match self.activation() {
             Activation::Linear => self.backward(dz),
             other => Err(Error::Model(format!(

@@ -95,8 +95,9 @@ impl Sequential {
         self.entries.iter().map(|e| e.layer.param_count()).sum()
     }
 
-    /// Runs a batch through every layer.
-    pub fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+    /// Runs a batch through every layer and returns the last layer's output (which that
+    /// layer owns until the next batch; clone it to keep it).
+    pub fn forward<'a>(&'a mut self, x: &'a Tensor) -> Result<&'a Tensor> {
         if x.shape().get(1..) != Some(self.input_shape.as_slice()) {
             return Err(Error::Shape(format!(
                 "the model expects a batch of {:?} samples, got shape {:?}",
@@ -104,9 +105,9 @@ impl Sequential {
                 x.shape()
             )));
         }
-        let mut y = x.clone();
+        let mut y = x;
         for entry in &mut self.entries {
-            y = entry.layer.forward(&y)?;
+            y = entry.layer.forward(y)?;
         }
         Ok(y)
     }
@@ -140,16 +141,16 @@ impl Sequential {
                 "training with cross-entropy needs a model that ends in a softmax".into(),
             ));
         }
-        let probs = self.forward(x)?;
+        let probs = self.forward(x)?.clone();
         let loss = self.loss_of_last_forward(&probs, targets)?;
-        let mut grad = softmax_crossentropy_grad(&probs, targets)?;
+        let dz = softmax_crossentropy_grad(&probs, targets)?;
         let (last, rest) = self.entries.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
-        grad = last.layer.backward_pre_activation(&grad)?;
+        let mut grad = last.layer.backward_pre_activation(&dz)?;
         if let Some((first, middle)) = rest.split_first_mut() {
             for entry in middle.iter_mut().rev() {
-                grad = entry.layer.backward(&grad)?;
+                grad = entry.layer.backward(grad)?;
             }
-            first.layer.backward_params(&grad)?;
+            first.layer.backward_params(grad)?;
         }
         Ok((loss, probs))
     }
@@ -165,7 +166,7 @@ impl Sequential {
         let mut outputs = Vec::new();
         for start in (0..total).step_by(batch_size) {
             let batch = x.batch_range(start, (start + batch_size).min(total))?;
-            outputs.push(self.forward(&batch)?);
+            outputs.push(self.forward(&batch)?.clone());
         }
         if outputs.is_empty() {
             let mut shape = vec![0];

@@ -87,14 +87,24 @@ pub struct MaxPooling2D {
     /// For each output, the position of its maximum within its image's `(h, w, c)` input
     /// (u32: half the memory of usize).
     argmax: Vec<u32>,
-    /// The input and output shapes of the last forward pass.
-    shapes: Option<(Vec<usize>, Vec<usize>)>,
+    /// The input shape of the last forward pass (`None` before the first).
+    input_shape: Option<Vec<usize>>,
+    /// The last output, reused from batch to batch.
+    output: Tensor,
+    /// `∂loss/∂input`, reused from batch to batch.
+    dx: Tensor,
 }
 
 impl MaxPooling2D {
     /// Pools over `pool_size` windows with strides equal to the pool size and `valid` padding.
     pub fn new(pool_size: (usize, usize)) -> MaxPooling2D {
-        MaxPooling2D { spec: PoolSpec::new(pool_size), argmax: Vec::new(), shapes: None }
+        MaxPooling2D {
+            spec: PoolSpec::new(pool_size),
+            argmax: Vec::new(),
+            input_shape: None,
+            output: Tensor::default(),
+            dx: Tensor::default(),
+        }
     }
 
     /// Sets the step between windows.
@@ -139,21 +149,21 @@ impl Layer for MaxPooling2D {
     }
 
     // ANCHOR: max_forward
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let (n, h, w, c) = x.nhwc()?;
         let win = self.spec.window(h, w)?;
         let (x_len, y_len) = (h * w * c, win.out_h * win.out_w * c);
         if u32::try_from(x_len).is_err() {
             return Err(Error::Shape(format!("{x_len} values per image are too many for a u32 argmax")));
         }
-        let mut y = Tensor::zeros(&[n, win.out_h, win.out_w, c])?;
-        self.argmax.clear();
-        self.argmax.resize(y.len(), 0);
-        if y.is_empty() {
-            return Ok(y);
+        self.input_shape = Some(x.shape().to_vec());
+        self.output.reuse_as(&[n, win.out_h, win.out_w, c])?; // every value is written below
+        self.argmax.resize(self.output.len(), 0);
+        if self.output.is_empty() {
+            return Ok(&self.output);
         }
         // Images are independent: each thread pools whole images.
-        let images = x.data().par_chunks(x_len).zip(y.data_mut().par_chunks_mut(y_len));
+        let images = x.data().par_chunks(x_len).zip(self.output.data_mut().par_chunks_mut(y_len));
         images.zip(self.argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
             for_each_window((1, h, w, c), &win, |out, pixels| {
                 let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
@@ -174,8 +184,7 @@ impl Layer for MaxPooling2D {
                 }
             });
         });
-        self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
-        Ok(y)
+        Ok(&self.output)
     }
     // ANCHOR_END: max_forward
 
@@ -183,21 +192,21 @@ impl Layer for MaxPooling2D {
     /// Only the maximum of each window reached the output, so only it gets the gradient:
     /// `dx[argmax[o]] += dy[o]`. Every other input gets 0. (`+=`, because with strides
     /// smaller than the pool one input can win several overlapping windows.)
-    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
-        let (x_shape, y_shape) = self.shapes.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
-        check_grad_shape("MaxPooling2D", dy, y_shape)?;
-        let mut dx = Tensor::zeros(x_shape)?;
-        let (x_len, y_len) = (x_shape[1..].iter().product(), y_shape[1..].iter().product());
+    fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
+        let x_shape = self.input_shape.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
+        check_grad_shape("MaxPooling2D", dy, self.output.shape())?;
+        self.dx.reuse_as_zeros(x_shape)?;
+        let (x_len, y_len) = (x_shape[1..].iter().product(), self.output.shape()[1..].iter().product());
         if dy.is_empty() {
-            return Ok(dx);
+            return Ok(&self.dx);
         }
-        let images = dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
+        let images = self.dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
         images.zip(self.argmax.par_chunks(y_len)).for_each(|((dx, dy), argmax)| {
             for (&d, &i) in dy.iter().zip(argmax) {
                 dx[i as usize] += d;
             }
         });
-        Ok(dx)
+        Ok(&self.dx)
     }
     // ANCHOR_END: max_backward
 }
@@ -206,14 +215,23 @@ impl Layer for MaxPooling2D {
 #[derive(Debug, Clone)]
 pub struct AveragePooling2D {
     spec: PoolSpec,
-    /// The input and output shapes of the last forward pass.
-    shapes: Option<(Vec<usize>, Vec<usize>)>,
+    /// The input shape of the last forward pass (`None` before the first).
+    input_shape: Option<Vec<usize>>,
+    /// The last output, reused from batch to batch.
+    output: Tensor,
+    /// `∂loss/∂input`, reused from batch to batch.
+    dx: Tensor,
 }
 
 impl AveragePooling2D {
     /// Pools over `pool_size` windows with strides equal to the pool size and `valid` padding.
     pub fn new(pool_size: (usize, usize)) -> AveragePooling2D {
-        AveragePooling2D { spec: PoolSpec::new(pool_size), shapes: None }
+        AveragePooling2D {
+            spec: PoolSpec::new(pool_size),
+            input_shape: None,
+            output: Tensor::default(),
+            dx: Tensor::default(),
+        }
     }
 
     /// Sets the step between windows.
@@ -251,11 +269,12 @@ impl Layer for AveragePooling2D {
         Some(LayerSpec::AveragePooling2D { pool, strides, padding })
     }
 
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let (n, h, w, c) = x.nhwc()?;
         let win = self.spec.window(h, w)?;
-        let mut y = Tensor::zeros(&[n, win.out_h, win.out_w, c])?;
-        let (xs, ys) = (x.data(), y.data_mut());
+        self.input_shape = Some(x.shape().to_vec());
+        self.output.reuse_as_zeros(&[n, win.out_h, win.out_w, c])?;
+        let (xs, ys) = (x.data(), self.output.data_mut());
         for_each_window((n, h, w, c), &win, |out, pixels| {
             let mean = &mut ys[out..out + c];
             for &p in pixels {
@@ -264,27 +283,26 @@ impl Layer for AveragePooling2D {
             let count = pixels.len() as f32;
             mean.iter_mut().for_each(|m| *m /= count);
         });
-        self.shapes = Some((x.shape().to_vec(), y.shape().to_vec()));
-        Ok(y)
+        Ok(&self.output)
     }
 
     // ANCHOR: avg_backward
     /// Every input of a window contributed `1 / count` of its output, so each gets
     /// `dy / count` back.
-    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
-        let (x_shape, y_shape) = self.shapes.as_ref().ok_or_else(|| no_forward("AveragePooling2D"))?;
-        check_grad_shape("AveragePooling2D", dy, y_shape)?;
+    fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
+        let x_shape = self.input_shape.as_ref().ok_or_else(|| no_forward("AveragePooling2D"))?;
+        check_grad_shape("AveragePooling2D", dy, self.output.shape())?;
         let [n, h, w, c] = x_shape[..] else { return Err(no_forward("AveragePooling2D")) };
         let win = self.spec.window(h, w)?;
-        let mut dx = Tensor::zeros(x_shape)?;
-        let (dys, dxs) = (dy.data(), dx.data_mut());
+        self.dx.reuse_as_zeros(x_shape)?;
+        let (dys, dxs) = (dy.data(), self.dx.data_mut());
         for_each_window((n, h, w, c), &win, |out, pixels| {
             let count = pixels.len() as f32;
             for &p in pixels {
                 dxs[p..p + c].iter_mut().zip(&dys[out..out + c]).for_each(|(d, g)| *d += g / count);
             }
         });
-        Ok(dx)
+        Ok(&self.dx)
     }
     // ANCHOR_END: avg_backward
 }

@@ -39,6 +39,31 @@ impl Tensor {
         Ok(Tensor { shape: shape.to_vec(), data: (0..len).map(|i| i as f32).collect() })
     }
 
+    /// Gives this tensor a new shape, keeping its allocation (growing it when needed), so a
+    /// layer can reuse its output buffer from one batch to the next instead of asking the
+    /// operating system for fresh memory each step. The values are leftovers: the caller
+    /// must write every one (use [`Tensor::reuse_as_zeros`] otherwise).
+    pub fn reuse_as(&mut self, shape: &[usize]) -> Result<()> {
+        let len = element_count(shape)?;
+        self.data.resize(len, 0.0);
+        self.shape.clear();
+        self.shape.extend_from_slice(shape);
+        Ok(())
+    }
+
+    /// Like [`Tensor::reuse_as`], with every value set to 0 (for buffers that are added into).
+    pub fn reuse_as_zeros(&mut self, shape: &[usize]) -> Result<()> {
+        self.reuse_as(shape)?;
+        self.data.fill(0.0);
+        Ok(())
+    }
+
+    /// Makes this tensor a copy of `other`, reusing its allocation.
+    pub fn copy_from(&mut self, other: &Tensor) {
+        self.shape.clone_from(&other.shape);
+        self.data.clone_from(&other.data);
+    }
+
     /// The size of each axis.
     pub fn shape(&self) -> &[usize] {
         &self.shape
@@ -151,6 +176,13 @@ impl Tensor {
             data.extend_from_slice(&part.data);
         }
         Tensor::new(&shape, data)
+    }
+}
+
+impl Default for Tensor {
+    /// An empty tensor of shape `[0]`: a buffer waiting for its first use.
+    fn default() -> Tensor {
+        Tensor { shape: vec![0], data: Vec::new() }
     }
 }
 

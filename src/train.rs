@@ -127,7 +127,7 @@ impl Sequential {
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
             let (xb, yb) = (x.batch_range(start, end)?, y.batch_range(start, end)?);
-            let probs = self.forward(&xb)?;
+            let probs = self.forward(&xb)?.clone();
             loss_sum += self.loss_of_last_forward(&probs, &yb)? * (end - start) as f64;
             right += correct(&probs, &yb)?;
         }

@@ -116,7 +116,7 @@ fn flatten_gradient_is_the_reshaped_gradient() {
     let mut flatten = Flatten::new();
     flatten.forward(&x).unwrap();
     let dx = flatten.backward(&Tensor::arange(&[2, 12]).unwrap()).unwrap();
-    assert_eq!(dx, Tensor::arange(&[2, 3, 2, 2]).unwrap());
+    assert_eq!(dx, &Tensor::arange(&[2, 3, 2, 2]).unwrap());
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn a_whole_small_model_matches_finite_differences() {
 #[test]
 fn a_wrong_gradient_is_caught() {
     // The checker must be able to fail: a layer whose backward doubles the true gradient.
-    struct Doubled(Dense);
+    struct Doubled(Dense, Tensor);
     impl Layer for Doubled {
         fn kind(&self) -> &'static str {
             "doubled"
@@ -159,17 +159,18 @@ fn a_wrong_gradient_is_caught() {
         fn param_count(&self) -> usize {
             self.0.param_count()
         }
-        fn forward(&mut self, x: &Tensor) -> convnets::Result<Tensor> {
+        fn forward(&mut self, x: &Tensor) -> convnets::Result<&Tensor> {
             self.0.forward(x)
         }
-        fn backward(&mut self, dy: &Tensor) -> convnets::Result<Tensor> {
+        fn backward(&mut self, dy: &Tensor) -> convnets::Result<&Tensor> {
             let dx = self.0.backward(dy)?;
-            Tensor::new(dx.shape(), dx.data().iter().map(|v| v * 2.0).collect())
+            self.1 = Tensor::new(dx.shape(), dx.data().iter().map(|v| v * 2.0).collect())?;
+            Ok(&self.1)
         }
     }
     let dense = Dense::with_weights(Tensor::new(&[3, 2], values(6, 61)).unwrap(), vec![0.0; 2]).unwrap();
     let x = Tensor::new(&[2, 3], values(6, 62)).unwrap();
-    let check = check_layer(&mut Doubled(dense), &x, 63, Tolerance::default()).unwrap();
+    let check = check_layer(&mut Doubled(dense, Tensor::default()), &x, 63, Tolerance::default()).unwrap();
     assert!(!check.passed());
     assert!(check.mismatches.iter().all(|m| m.what == "dx"));
 }

@@ -36,7 +36,7 @@ fn conv_with_a_centred_one_crops_the_input() {
     let mut kernel = Tensor::zeros(&[3, 3, 1, 1]).unwrap();
     kernel.data_mut()[4] = 1.0;
     let x = Tensor::arange(&[1, 5, 5, 1]).unwrap();
-    let y = Conv2D::with_weights(kernel, vec![0.0]).unwrap().forward(&x).unwrap();
+    let y = Conv2D::with_weights(kernel, vec![0.0]).unwrap().forward(&x).unwrap().clone();
     assert_eq!(y.data(), &[6., 7., 8., 11., 12., 13., 16., 17., 18.]);
 }
 
@@ -52,7 +52,8 @@ fn conv_same_padding_sums_fewer_values_at_the_border() {
 #[test]
 fn conv_stride_2_skips_every_other_window() {
     let x = Tensor::arange(&[1, 5, 5, 1]).unwrap();
-    let y = Conv2D::with_weights(ones_kernel(3), vec![0.0]).unwrap().strides((2, 2)).forward(&x).unwrap();
+    let y =
+        Conv2D::with_weights(ones_kernel(3), vec![0.0]).unwrap().strides((2, 2)).forward(&x).unwrap().clone();
     assert_eq!(y.shape(), &[1, 2, 2, 1]);
     assert_eq!(y.data(), &[54., 72., 144., 162.]);
 }
@@ -73,7 +74,7 @@ fn conv_sums_over_input_channels() {
     // A 1×1 kernel over 3 channels is a weighted sum of the channels at each pixel.
     let kernel = Tensor::new(&[1, 1, 3, 1], vec![1.0, 10.0, 100.0]).unwrap();
     let x = Tensor::new(&[1, 1, 2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
-    let y = Conv2D::with_weights(kernel, vec![0.0]).unwrap().forward(&x).unwrap();
+    let y = Conv2D::with_weights(kernel, vec![0.0]).unwrap().forward(&x).unwrap().clone();
     assert_eq!(y.data(), &[321., 654.]);
 }
 
@@ -110,7 +111,7 @@ fn max_pool_ties_go_to_the_first_maximum() {
 #[test]
 fn max_pool_valid_drops_the_odd_last_row() {
     let x = Tensor::arange(&[1, 5, 5, 1]).unwrap();
-    let y = MaxPooling2D::new((2, 2)).forward(&x).unwrap();
+    let y = MaxPooling2D::new((2, 2)).forward(&x).unwrap().clone();
     assert_eq!(y.data(), &[6., 8., 16., 18.]);
 }
 
@@ -118,17 +119,17 @@ fn max_pool_valid_drops_the_odd_last_row() {
 fn max_pool_same_ignores_the_padding() {
     // All values negative: if padded zeros took part they would win the border windows.
     let x = image(&[&[-1., -2., -3.], &[-4., -5., -6.], &[-7., -8., -9.]]);
-    let y = MaxPooling2D::new((2, 2)).padding(Padding::Same).forward(&x).unwrap();
+    let y = MaxPooling2D::new((2, 2)).padding(Padding::Same).forward(&x).unwrap().clone();
     assert_eq!(y.data(), &[-1., -3., -7., -9.]);
 }
 
 #[test]
 fn average_pool_2x2_and_same_counts_only_real_values() {
     let x = image(&[&[1., 3., 2., 4.], &[5., 0., 8., 1.], &[2., 2., 9., 7.], &[6., 1., 3., 3.]]);
-    let y = AveragePooling2D::new((2, 2)).forward(&x).unwrap();
+    let y = AveragePooling2D::new((2, 2)).forward(&x).unwrap().clone();
     assert_eq!(y.data(), &[2.25, 3.75, 2.75, 5.5]);
     let x = image(&[&[1., 2., 3.], &[4., 5., 6.], &[7., 8., 9.]]);
-    let y = AveragePooling2D::new((2, 2)).padding(Padding::Same).forward(&x).unwrap();
+    let y = AveragePooling2D::new((2, 2)).padding(Padding::Same).forward(&x).unwrap().clone();
     assert_eq!(y.data(), &[3., 4.5, 7.5, 9.]);
 }
 
@@ -155,7 +156,7 @@ fn dense_by_hand() {
 #[test]
 fn flatten_keeps_nhwc_order() {
     let x = Tensor::arange(&[2, 2, 3, 2]).unwrap();
-    let y = Flatten::new().forward(&x).unwrap();
+    let y = Flatten::new().forward(&x).unwrap().clone();
     assert_eq!(y.shape(), &[2, 12]);
     assert_eq!(y.data(), x.data());
 }
@@ -218,15 +219,16 @@ fn conv_case() -> impl Strategy<Value = (Tensor, Conv2D)> {
 }
 
 fn per_sample(layer: &mut dyn Layer, x: &Tensor) -> Tensor {
-    let parts: Vec<Tensor> =
-        (0..x.shape()[0]).map(|i| layer.forward(&x.batch_range(i, i + 1).unwrap()).unwrap()).collect();
+    let parts: Vec<Tensor> = (0..x.shape()[0])
+        .map(|i| layer.forward(&x.batch_range(i, i + 1).unwrap()).unwrap().clone())
+        .collect();
     Tensor::concat_batch(&parts).unwrap()
 }
 
 proptest! {
     #[test]
     fn conv_batched_equals_per_sample((x, mut conv) in conv_case()) {
-        let batched = conv.forward(&x).unwrap();
+        let batched = conv.forward(&x).unwrap().clone();
         prop_assert_eq!(batched, per_sample(&mut conv, &x));
     }
 
@@ -235,9 +237,9 @@ proptest! {
         let (h, w) = (x.shape()[1], x.shape()[2]);
         prop_assume!(p <= h && p <= w);
         let mut max = MaxPooling2D::new((p, p)).strides((s, s));
-        prop_assert_eq!(max.forward(&x).unwrap(), per_sample(&mut max, &x));
+        prop_assert_eq!(max.forward(&x).unwrap().clone(), per_sample(&mut max, &x));
         let mut avg = AveragePooling2D::new((p, p)).strides((s, s)).padding(Padding::Same);
-        prop_assert_eq!(avg.forward(&x).unwrap(), per_sample(&mut avg, &x));
+        prop_assert_eq!(avg.forward(&x).unwrap().clone(), per_sample(&mut avg, &x));
     }
 
     #[test]
@@ -245,9 +247,9 @@ proptest! {
         let kernel = conv.kernel().unwrap().clone();
         let (kh, kw) = (kernel.shape()[0], kernel.shape()[1]);
         let win = Window2D::new((x.shape()[1], x.shape()[2]), (kh, kw), (1, 1), Padding::Same).unwrap();
-        let same = Conv2D::with_weights(kernel.clone(), conv.bias().to_vec()).unwrap().padding(Padding::Same).forward(&x).unwrap();
+        let same = Conv2D::with_weights(kernel.clone(), conv.bias().to_vec()).unwrap().padding(Padding::Same).forward(&x).unwrap().clone();
         let padded = zero_pad(&x, win.pads).unwrap();
-        let valid = Conv2D::with_weights(kernel, conv.bias().to_vec()).unwrap().forward(&padded).unwrap();
+        let valid = Conv2D::with_weights(kernel, conv.bias().to_vec()).unwrap().forward(&padded).unwrap().clone();
         prop_assert_eq!(same, valid);
     }
 

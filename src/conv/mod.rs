@@ -92,9 +92,18 @@ pub struct Conv2D {
     bias: Vec<f32>,
     dkernel: Vec<f32>,
     dbias: Vec<f32>,
-    /// What the last forward pass left for backward.
-    cache: Option<Cache>,
-    /// im2col's reusable buffers.
+    /// The geometry of the last forward pass (`None` before the first).
+    geometry: Option<ConvGeometry>,
+    /// The last output, after the activation: ReLU's gradient needs to know where it was
+    /// positive. Reused from batch to batch, like the other buffers below.
+    output: Tensor,
+    /// The last input, kept by the naive algorithm (im2col keeps its patch matrix instead).
+    input: Tensor,
+    /// `∂loss/∂(output before the activation)`.
+    dz: Tensor,
+    /// `∂loss/∂input`.
+    dx: Tensor,
+    /// im2col's patch matrix and scratch space.
     workspace: im2col::Workspace,
 }
 
@@ -113,7 +122,11 @@ impl Conv2D {
             bias: Vec::new(),
             dkernel: Vec::new(),
             dbias: Vec::new(),
-            cache: None,
+            geometry: None,
+            output: Tensor::default(),
+            input: Tensor::default(),
+            dz: Tensor::default(),
+            dx: Tensor::default(),
             workspace: im2col::Workspace::default(),
         }
     }
@@ -180,52 +193,43 @@ impl Conv2D {
         self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))
     }
 
-    /// `dz = ∂loss/∂(output before the activation)` from `dy`, using the cached output.
-    fn activation_backward(&self, dy: &Tensor) -> Result<Tensor> {
-        let cache = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
-        check_grad_shape("Conv2D", dy, cache.output.shape())?;
-        let mut dz = dy.clone();
-        self.activation.backward(cache.output.data(), dz.data_mut(), self.filters);
-        Ok(dz)
+    /// `dz = ∂loss/∂(output before the activation)` from `dy`, into `self.dz`.
+    fn activation_backward(&mut self, dy: &Tensor) -> Result<()> {
+        self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
+        check_grad_shape("Conv2D", dy, self.output.shape())?;
+        self.dz.copy_from(dy);
+        self.activation.backward(self.output.data(), self.dz.data_mut(), self.filters);
+        Ok(())
     }
 
-    /// Fills the kernel and bias gradients from `dz`, and `dx` if asked for.
-    fn gradients(&mut self, dz: &Tensor, dx: Option<&mut [f32]>) -> Result<()> {
-        let cache = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?;
-        check_grad_shape("Conv2D", dz, cache.output.shape())?;
+    /// Fills the kernel and bias gradients from `dz`, and `self.dx` if `need_dx`.
+    fn gradients(&mut self, dz: &Tensor, need_dx: bool) -> Result<()> {
+        let g = self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
+        check_grad_shape("Conv2D", dz, self.output.shape())?;
         let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
-        let g = &cache.geometry;
         self.dkernel.clear();
         self.dkernel.resize(kernel.len(), 0.0);
         self.dbias.clear();
         self.dbias.resize(self.filters, 0.0);
         let (dk, db) = (&mut self.dkernel, &mut self.dbias);
-        match &cache.input {
-            Some(x) => {
-                let mut scratch = Vec::new();
-                let dx = match dx {
-                    Some(dx) => dx,
-                    None => {
-                        scratch.resize(x.len(), 0.0);
-                        &mut scratch[..]
-                    }
-                };
-                naive::backward(g, x.data(), kernel.data(), dz.data(), dx, dk, db);
+        match self.algorithm {
+            ConvAlgorithm::Naive => {
+                // The reference loops always compute dx.
+                self.dx.reuse_as_zeros(&g.input_shape())?;
+                naive::backward(&g, self.input.data(), kernel.data(), dz.data(), self.dx.data_mut(), dk, db);
             }
-            None => im2col::backward_with(&mut self.workspace, g, kernel.data(), dz.data(), dx, dk, db),
+            ConvAlgorithm::Im2col => {
+                let dx = if need_dx {
+                    self.dx.reuse_as_zeros(&g.input_shape())?;
+                    Some(self.dx.data_mut())
+                } else {
+                    None
+                };
+                im2col::backward_with(&mut self.workspace, &g, kernel.data(), dz.data(), dx, dk, db);
+            }
         }
         Ok(())
     }
-}
-
-/// What the forward pass leaves for the backward pass.
-#[derive(Debug, Clone)]
-struct Cache {
-    geometry: ConvGeometry,
-    /// The input, kept by the naive algorithm (im2col keeps its patch matrix instead).
-    input: Option<Tensor>,
-    /// The output after the activation: ReLU's gradient needs to know where it was positive.
-    output: Tensor,
 }
 
 impl Layer for Conv2D {
@@ -260,45 +264,50 @@ impl Layer for Conv2D {
         self.kernel.as_ref().map_or(0, Tensor::len) + self.bias.len()
     }
 
-    fn forward(&mut self, x: &Tensor) -> Result<Tensor> {
+    // ANCHOR: layer_forward
+    fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
         let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
-        let mut y = Tensor::zeros(&g.output_shape())?;
-        let input = match self.algorithm {
+        self.output.reuse_as(&g.output_shape())?; // every value is written below
+        match self.algorithm {
             ConvAlgorithm::Naive => {
-                naive::forward(&g, x.data(), kernel.data(), &self.bias, y.data_mut());
-                self.activation.apply(y.data_mut(), g.out_c);
-                Some(x.clone())
+                naive::forward(&g, x.data(), kernel.data(), &self.bias, self.output.data_mut());
+                self.activation.apply(self.output.data_mut(), g.out_c);
+                self.input.copy_from(x);
             }
             ConvAlgorithm::Im2col => {
-                let (ws, bias) = (&mut self.workspace, &self.bias);
-                im2col::forward_with(ws, &g, x.data(), kernel.data(), bias, self.activation, y.data_mut());
-                None // the workspace keeps the patch matrix, which is all backward needs
+                let (ws, y) = (&mut self.workspace, self.output.data_mut());
+                im2col::forward_with(ws, &g, x.data(), kernel.data(), &self.bias, self.activation, y);
             }
-        };
-        self.cache = Some(Cache { geometry: g, input, output: y.clone() });
-        Ok(y)
+        }
+        self.geometry = Some(g);
+        Ok(&self.output)
     }
+    // ANCHOR_END: layer_forward
 
-    fn backward(&mut self, dy: &Tensor) -> Result<Tensor> {
-        let dz = self.activation_backward(dy)?;
-        self.backward_pre_activation(&dz)
+    fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
+        self.activation_backward(dy)?;
+        let dz = std::mem::take(&mut self.dz);
+        let result = self.gradients(&dz, true);
+        self.dz = dz;
+        result.map(|()| &self.dx)
     }
 
     fn activation(&self) -> Activation {
         self.activation
     }
 
-    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<Tensor> {
-        let shape = self.cache.as_ref().ok_or_else(|| no_forward("Conv2D"))?.geometry.input_shape();
-        let mut dx = Tensor::zeros(&shape)?;
-        self.gradients(dz, Some(dx.data_mut()))?;
-        Ok(dx)
+    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
+        self.gradients(dz, true)?;
+        Ok(&self.dx)
     }
 
     fn backward_params(&mut self, dy: &Tensor) -> Result<()> {
-        let dz = self.activation_backward(dy)?;
-        self.gradients(&dz, None)
+        self.activation_backward(dy)?;
+        let dz = std::mem::take(&mut self.dz);
+        let result = self.gradients(&dz, false);
+        self.dz = dz;
+        result
     }
 
     fn spec(&self) -> Option<LayerSpec> {
