@@ -28,26 +28,27 @@ impl Activation {
     }
 
     // ANCHOR: backward
-    /// Turns `dy = ∂loss/∂y` into `dz = ∂loss/∂z` in place, where `y = f(z)` is the output
-    /// this activation produced (rows of `row_len` values).
+    /// Writes `dz = ∂loss/∂z` from `dy = ∂loss/∂y`, where `y = f(z)` is the output this
+    /// activation produced (rows of `row_len` values). All three slices have one length.
     ///
+    /// - linear: `dz = dy`;
     /// - ReLU passes the gradient where the output was positive and blocks it elsewhere;
     /// - softmax mixes a row: `dz_i = y_i · (dy_i − Σ_j dy_j · y_j)`.
-    pub fn backward(self, y: &[f32], dy: &mut [f32], row_len: usize) {
+    pub fn backward(self, y: &[f32], dy: &[f32], dz: &mut [f32], row_len: usize) {
         match self {
-            Activation::Linear => {}
+            Activation::Linear => dz.copy_from_slice(dy),
             Activation::Relu => {
-                // Element by element, so threads can share the work (big conv outputs).
-                for (d, &out) in dy.iter_mut().zip(y) {
-                    *d = if out > 0.0 { *d } else { 0.0 };
+                for ((d, &g), &out) in dz.iter_mut().zip(dy).zip(y) {
+                    *d = if out > 0.0 { g } else { 0.0 };
                 }
             }
             Activation::Softmax => {
                 let row_len = row_len.max(1);
-                for (d, p) in dy.chunks_mut(row_len).zip(y.chunks(row_len)) {
-                    let dot: f32 = d.iter().zip(p).map(|(a, b)| a * b).sum();
-                    for (di, &pi) in d.iter_mut().zip(p) {
-                        *di = pi * (*di - dot);
+                let rows = dz.chunks_mut(row_len).zip(dy.chunks(row_len)).zip(y.chunks(row_len));
+                for ((d, g), p) in rows {
+                    let dot: f32 = g.iter().zip(p).map(|(a, b)| a * b).sum();
+                    for ((di, &gi), &pi) in d.iter_mut().zip(g).zip(p) {
+                        *di = pi * (gi - dot);
                     }
                 }
             }
@@ -60,12 +61,11 @@ impl Activation {
 /// Rectified linear unit, in place: negative values become 0.
 ///
 /// Written as a comparison rather than `v.max(0.0)`, because `f32::max` turns NaN into 0 and
-/// would hide a diverged network; NaN stays NaN here, as in TensorFlow.
+/// would hide a diverged network; NaN stays NaN here, as in TensorFlow. (Every value is
+/// stored, changed or not: a loop without conditional stores runs on whole SIMD registers.)
 pub fn relu(values: &mut [f32]) {
     for v in values {
-        if *v < 0.0 {
-            *v = 0.0;
-        }
+        *v = if *v < 0.0 { 0.0 } else { *v };
     }
 }
 // ANCHOR_END: relu

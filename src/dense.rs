@@ -193,8 +193,8 @@ impl Layer for Dense {
         }
         check_grad_shape("Dense", dy, self.output.shape())?;
         let mut dz = std::mem::take(&mut self.dz);
-        dz.copy_from(dy);
-        self.activation.backward(self.output.data(), dz.data_mut(), self.units);
+        dz.reuse_as(dy.shape())?; // every value is written below
+        self.activation.backward(self.output.data(), dy.data(), dz.data_mut(), self.units);
         let result = self.gradients(&dz);
         self.dz = dz;
         result.map(|()| &self.dx)

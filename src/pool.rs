@@ -176,10 +176,13 @@ impl Layer for MaxPooling2D {
                 for &p in &pixels[1..] {
                     let candidates = xs[p..p + c].iter().zip(p as u32..);
                     for ((b, a), (&v, i)) in best.iter_mut().zip(arg.iter_mut()).zip(candidates) {
-                        // `|` and `&`, not `||` and `&&`: no branches, so the loop vectorises.
+                        // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that
+                        // picks between old and new with `&` and `|`, so the loop runs on
+                        // whole SIMD registers even with only SSE2.
                         let wins = (v > *b) | (v.is_nan() & !b.is_nan());
-                        *b = if wins { v } else { *b };
-                        *a = if wins { i } else { *a };
+                        let mask = u32::from(wins).wrapping_neg();
+                        *b = f32::from_bits((v.to_bits() & mask) | (b.to_bits() & !mask));
+                        *a = (i & mask) | (*a & !mask);
                     }
                 }
             });

@@ -145,18 +145,27 @@ impl Tensor {
     /// The samples at `indices` (along the batch axis), in that order: how a shuffled
     /// mini-batch is gathered.
     pub fn gather(&self, indices: &[usize]) -> Result<Tensor> {
+        let mut out = Tensor::default();
+        self.gather_into(indices, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Tensor::gather`] into `out`, reusing its memory (training gathers every batch).
+    pub fn gather_into(&self, indices: &[usize], out: &mut Tensor) -> Result<()> {
         let batch = self.shape.first().copied().unwrap_or(0);
         let per_sample = element_count(self.shape.get(1..).unwrap_or(&[]))?;
-        let mut data = Vec::with_capacity(indices.len() * per_sample);
+        out.data.clear();
         for &i in indices {
             if i >= batch {
                 return Err(Error::Shape(format!("sample {i} is outside a batch of {batch}")));
             }
-            data.extend_from_slice(&self.data[i * per_sample..(i + 1) * per_sample]);
+            out.data.extend_from_slice(&self.data[i * per_sample..(i + 1) * per_sample]);
         }
-        let mut shape = self.shape.clone();
-        shape[0] = indices.len();
-        Tensor::new(&shape, data)
+        out.shape.clone_from(&self.shape);
+        if let Some(n) = out.shape.first_mut() {
+            *n = indices.len();
+        }
+        Ok(())
     }
 
     /// Stacks tensors of the same per-sample shape along the batch axis.

@@ -91,11 +91,14 @@ impl Sequential {
         let mut order: Vec<usize> = (0..n).collect();
         let steps = n.div_ceil(options.batch_size);
         let mut history = History::default();
+        // The batch buffers are reused from step to step.
+        let (mut xb, mut yb) = (Tensor::default(), Tensor::default());
         for epoch in 1..=options.epochs {
             order.shuffle(&mut rng);
             let (mut loss_sum, mut right, mut seen) = (0.0, 0, 0);
             for (step, batch) in order.chunks(options.batch_size).enumerate() {
-                let (xb, yb) = (x.gather(batch)?, y.gather(batch)?);
+                x.gather_into(batch, &mut xb)?;
+                y.gather_into(batch, &mut yb)?;
                 let (loss, probs) = self.compute_gradients(&xb, &yb)?;
                 if !loss.is_finite() {
                     return Err(Error::NonFiniteLoss { loss, epoch, step: step + 1 });

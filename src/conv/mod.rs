@@ -197,8 +197,8 @@ impl Conv2D {
     fn activation_backward(&mut self, dy: &Tensor) -> Result<()> {
         self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
         check_grad_shape("Conv2D", dy, self.output.shape())?;
-        self.dz.copy_from(dy);
-        self.activation.backward(self.output.data(), self.dz.data_mut(), self.filters);
+        self.dz.reuse_as(dy.shape())?; // every value is written below
+        self.activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
         Ok(())
     }
 
