@@ -7,6 +7,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use convnets::conv::{ConvGeometry, im2col, naive};
+use convnets::gemm::{Mat, gemm};
 use convnets::metrics::to_categorical;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
@@ -94,5 +95,19 @@ fn inference(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, conv_layers, training_step, inference);
+/// One large single-threaded matrix product: the practical peak of one core, against which
+/// the layers' GFLOP/s are read.
+fn gemm_peak(c: &mut Criterion) {
+    let n = 1024;
+    let (a, b) = (values(n * n), values(n * n));
+    let mut out = vec![0.0; n * n];
+    let mut group = c.benchmark_group("gemm 1024x1024x1024 (one thread)");
+    group.sample_size(10).throughput(Throughput::Elements(2 * (n * n * n) as u64));
+    group.bench_function("matrixmultiply", |bench| {
+        bench.iter(|| gemm(Mat::new(&a, n, n), Mat::new(&b, n, n), 0.0, &mut out))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, conv_layers, training_step, inference, gemm_peak);
 criterion_main!(benches);

@@ -74,4 +74,7 @@ pub mod chapters {
 
     #[doc = include_str!("../chapters/training.md")]
     pub struct Training;
+
+    #[doc = include_str!("../chapters/im2col.md")]
+    pub struct Im2col;
 }
