@@ -35,6 +35,7 @@ pub mod shape;
 pub mod tensor;
 pub mod testing;
 pub mod train;
+pub mod visualize;
 
 pub use activation::Activation;
 pub use conv::{Conv2D, ConvAlgorithm};

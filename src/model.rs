@@ -1,5 +1,7 @@
 //! A `Sequential` model: layers applied one after the other, as Keras's `models.Sequential`.
 
+use std::ops::Range;
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -105,11 +107,59 @@ impl Sequential {
                 x.shape()
             )));
         }
+        self.forward_range(x, 0..self.entries.len())
+    }
+
+    /// The number of layers.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if the model has no layers yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Layer `i` (from 0), to read its settings or weights.
+    pub fn layer(&self, i: usize) -> Option<&dyn Layer> {
+        self.entries.get(i).map(|e| e.layer.as_ref())
+    }
+
+    /// Runs `x` through the layers in `range` only: `x` must be what layer `range.start`
+    /// takes (the model's input for 0, otherwise the output of layer `range.start − 1`).
+    /// Used to look inside the model: an intermediate activation, or the rest of the model
+    /// applied to a changed activation.
+    pub fn forward_range<'a>(&'a mut self, x: &'a Tensor, range: Range<usize>) -> Result<&'a Tensor> {
+        let layers = self.entries.get_mut(range.clone()).ok_or_else(|| bad_range(&range))?;
         let mut y = x;
-        for entry in &mut self.entries {
+        for entry in layers {
             y = entry.layer.forward(y)?;
         }
         Ok(y)
+    }
+
+    /// Sends `grad` back through the layers in `range`, last first, after a
+    /// [`forward_range`](Sequential::forward_range) over at least those layers, and returns
+    /// the gradient with respect to the input of layer `range.start`. `grad` is the gradient
+    /// with respect to the output of layer `range.end − 1` — taken before its activation if
+    /// `before_activation` is set (the logits, for a softmax layer).
+    pub fn backward_range(
+        &mut self,
+        grad: &Tensor,
+        range: Range<usize>,
+        before_activation: bool,
+    ) -> Result<Tensor> {
+        let layers = self.entries.get_mut(range.clone()).ok_or_else(|| bad_range(&range))?;
+        let Some((last, rest)) = layers.split_last_mut() else { return Ok(grad.clone()) };
+        let mut g = if before_activation {
+            last.layer.backward_pre_activation(grad)?
+        } else {
+            last.layer.backward(grad)?
+        };
+        for entry in rest.iter_mut().rev() {
+            g = entry.layer.backward(g)?;
+        }
+        Ok(g.clone())
     }
 
     /// Every layer's weights with their gradients from the last backward pass, layer by
@@ -211,6 +261,10 @@ impl Sequential {
         out
     }
     // ANCHOR_END: summary
+}
+
+fn bad_range(range: &Range<usize>) -> Error {
+    Error::Model(format!("layers {range:?} are not a range of this model's layers"))
 }
 
 /// A per-sample shape as Keras prints it, with `None` for the batch axis: `(None, 26, 26, 32)`.
