@@ -36,6 +36,11 @@ pub enum Error {
     /// layers whose shapes do not fit together.
     #[error("model file {0}")]
     ModelFile(String),
+    /// A picture file cannot be read (missing, of an unknown format, truncated or corrupt, or
+    /// too large), a picture cannot be written, or a drawing was asked for with impossible
+    /// parameters (no tiles, a scale of 0).
+    #[error("image {0}")]
+    Image(String),
     /// An IDX file (the format MNIST comes in) is unreadable or malformed.
     #[error(transparent)]
     Idx(#[from] crate::idx::IdxError),

@@ -29,6 +29,7 @@ pub mod mnist;
 pub mod model;
 pub mod optim;
 pub mod padding;
+pub mod picture;
 pub mod pool;
 pub mod save;
 pub mod shape;

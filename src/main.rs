@@ -7,12 +7,14 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use convnets::metrics::to_categorical;
+use convnets::metrics::{argmax_rows, to_categorical};
 use convnets::mnist::{Mnist, load_data};
 use convnets::model::{book_model, book_model_using, no_max_pooling_model};
 use convnets::optim::RmsProp;
+use convnets::picture::{self, Gray, read_image, to_mnist};
 use convnets::save::{load_model, save_model};
 use convnets::train::{FitOptions, Progress};
+use convnets::visualize;
 use convnets::{ConvAlgorithm, Result, Tensor};
 
 /// Convolutional neural networks built by hand (Deep Learning with Python, chapter 5.1).
@@ -33,6 +35,31 @@ enum Command {
     },
     /// Train the book's convnet on MNIST with RMSprop, then evaluate it on the test set.
     Train(TrainArgs),
+    /// Classify digit pictures (PNG or PGM, any size) with a saved model.
+    Predict {
+        /// The model file written by `convnets train --save`.
+        #[arg(long)]
+        model: PathBuf,
+        /// The pictures: a digit, dark on light or light on dark.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Draw what a saved model sees in one test image: activations, filters, filter
+    /// patterns and class activation maps, as PNG files.
+    Visualize {
+        /// The model file written by `convnets train --save`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Which test image (0 to 9999).
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// The folder to write the pictures to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The folder with the MNIST files (fetch them with scripts/fetch-mnist).
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+    },
     /// Evaluate a saved model on the MNIST test set.
     Evaluate {
         /// The model file written by `convnets train --save`.
@@ -105,6 +132,8 @@ fn main() -> ExitCode {
         }
         Command::Train(args) => train(&args),
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
+        Command::Predict { model, images } => predict(&model, &images),
+        Command::Visualize { model, index, out, data } => visualize(&model, index, &out, &data),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -181,6 +210,56 @@ fn evaluate(model: &Path, data: &Path, threads: usize) -> Result<()> {
     let Mnist { test_images, test_labels, .. } = load_data(data)?;
     report_test(&mut model, &test_images, &test_labels)
 }
+
+fn predict(model: &Path, images: &[PathBuf]) -> Result<()> {
+    let mut model = load_model(model)?;
+    for path in images {
+        let digit = to_mnist(&read_image(path)?)?;
+        let probs = model.forward(&digit)?;
+        let best = argmax_rows(probs)?[0];
+        let listed: Vec<String> =
+            probs.data().iter().enumerate().map(|(d, p)| format!("{d}: {p:.3}")).collect();
+        println!("{}: {best} ({:.1}%)   [{}]", path.display(), 100.0 * probs.data()[best], listed.join(", "));
+    }
+    Ok(())
+}
+
+// ANCHOR: visualize
+fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> {
+    let mut model = load_model(model)?;
+    let test = load_data(data)?;
+    let image = test.test_images.batch_range(index, index + 1).map_err(|_| {
+        convnets::Error::Model(format!(
+            "there is no test image {index} (0 to {})",
+            test.test_labels.len() - 1
+        ))
+    })?;
+    let probs = model.forward(&image)?.data().to_vec();
+    let mut ranked: Vec<usize> = (0..probs.len()).collect();
+    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let (best, second) = (ranked[0], ranked[1]);
+    println!(
+        "test image {index}: label {}, predicted {best} ({:.1}%)",
+        test.test_labels[index],
+        100.0 * probs[best]
+    );
+
+    let digit = Gray::from_tensor_channel(&image, 0, 0)?;
+    let mut pictures = vec![("digit.png".to_string(), picture::grid(&[digit], 1, 8, 2)?)];
+    pictures.extend(visualize::activation_grids(&mut model, &image)?);
+    pictures.extend(visualize::first_filters(&model)?);
+    pictures.extend(visualize::pattern_grids(&mut model, 16, 40)?);
+    pictures.extend(visualize::grad_cam_overlays(&mut model, &image, &[best, second])?);
+
+    std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
+    for (name, picture) in &pictures {
+        let path = out.join(name);
+        picture::write_png(&path, picture)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+// ANCHOR_END: visualize
 
 /// Sets the number of threads rayon (and so the convolutions) may use; 0 means one per core.
 fn use_threads(threads: usize) -> Result<()> {

@@ -9,8 +9,14 @@
 //! - **class activation maps (Grad-CAM)**: the gradient of a class score with respect to the
 //!   last convolution's output says how much each of its channels matters for that class.
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Uniform};
+
 use crate::error::{Error, Result};
 use crate::model::Sequential;
+use crate::picture::{Gray, Rgb, grid, heatmap_overlay};
+use crate::save::LayerSpec;
 use crate::tensor::Tensor;
 
 /// Each layer's name and output for `image` (a batch of one, `(1, 28, 28, 1)` for MNIST).
@@ -53,6 +59,18 @@ pub fn filter_mean_gradient(
     layer: usize,
     filter: usize,
 ) -> Result<(f64, Tensor)> {
+    mean_gradient(model, x, layer, filter, false)
+}
+
+/// [`filter_mean_gradient`], optionally of the mean *before* the layer's activation (the
+/// returned mean is always of the output after it).
+fn mean_gradient(
+    model: &mut Sequential,
+    x: &Tensor,
+    layer: usize,
+    filter: usize,
+    before_activation: bool,
+) -> Result<(f64, Tensor)> {
     let activation = model.forward_range(x, 0..layer + 1)?.clone();
     let (h, w, c) = check_channel(&activation, layer, filter)?;
     let mut grad = Tensor::zeros(activation.shape())?;
@@ -62,16 +80,20 @@ pub fn filter_mean_gradient(
         mean += f64::from(pixel[filter]);
         g[filter] = share;
     }
-    let dx = model.backward_range(&grad, 0..layer + 1, false)?;
+    let dx = model.backward_range(&grad, 0..layer + 1, before_activation)?;
     Ok((mean / (h * w) as f64, dx))
 }
 // ANCHOR_END: filter_gradient
 
 // ANCHOR: filter_pattern
 /// The input that makes channel `filter` of layer `layer` respond most, found by gradient
-/// ascent from a uniform grey image: `steps` steps of `step_size` along the gradient,
-/// normalised by its root mean square (as the book does), so each step has the same size
-/// whatever the scale of the activations.
+/// ascent from a grey image with a little noise (seeded, so the result is repeatable):
+/// `steps` steps of `step_size` along the gradient, normalised by its root mean square (as
+/// the book does), so each step has the same size whatever the scale of the activations.
+///
+/// It climbs the filter's mean response *before* its ReLU. After the ReLU, a filter that is
+/// silent everywhere on the starting image has a gradient of exactly zero and could never
+/// start climbing; the ReLU only cuts values off, so the preferred pattern is the same.
 pub fn filter_pattern(
     model: &mut Sequential,
     layer: usize,
@@ -82,9 +104,11 @@ pub fn filter_pattern(
     let mut shape = vec![1];
     shape.extend_from_slice(model.input_shape());
     let len = crate::tensor::element_count(&shape)?;
-    let mut x = Tensor::new(&shape, vec![0.5; len])?;
+    let noise = Uniform::new_inclusive(-0.1f32, 0.1);
+    let mut rng = StdRng::seed_from_u64((layer as u64) << 32 | filter as u64);
+    let mut x = Tensor::new(&shape, (0..len).map(|_| 0.5 + noise.sample(&mut rng)).collect())?;
     for _ in 0..steps {
-        let (_, grad) = filter_mean_gradient(model, &x, layer, filter)?;
+        let (_, grad) = mean_gradient(model, &x, layer, filter, true)?;
         let rms = (grad.data().iter().map(|g| g * g).sum::<f32>() / len as f32).sqrt();
         let scale = step_size / (rms + 1e-5);
         for (v, g) in x.data_mut().iter_mut().zip(grad.data()) {
@@ -154,3 +178,82 @@ pub fn grad_cam(
     Ok((map, h, w))
 }
 // ANCHOR_END: grad_cam
+
+/// Tiles per row in every grid.
+const COLUMNS: usize = 8;
+/// Grey pixels between tiles.
+const GAP: usize = 2;
+
+/// One picture and the file name it is saved under.
+pub type Picture = (String, Rgb);
+
+/// Every image-shaped layer output for `image`, one grid per layer with one tile per
+/// channel (each tile scaled to its own range, and enlarged to about 100 pixels).
+pub fn activation_grids(model: &mut Sequential, image: &Tensor) -> Result<Vec<Picture>> {
+    let mut pictures = Vec::new();
+    for (name, activation) in activations(model, image)? {
+        let Ok((_, h, _, c)) = activation.nhwc() else { continue }; // flat outputs are no picture
+        let tiles: Vec<Gray> = (0..c)
+            .map(|k| Gray::from_tensor_channel(&activation, 0, k).map(|g| g.normalized()))
+            .collect::<Result<_>>()?;
+        pictures.push((format!("activations_{name}.png"), grid(&tiles, COLUMNS, (112 / h).max(4), GAP)?));
+    }
+    Ok(pictures)
+}
+
+/// The first convolution's filters (their first input channel), one tile each: for MNIST
+/// the 32 3×3 kernels the model learned to look at pixels with.
+pub fn first_filters(model: &Sequential) -> Result<Option<Picture>> {
+    let Some(&first) = conv_layers(model).first() else { return Ok(None) };
+    let Some(LayerSpec::Conv2D { kernel, .. }) = model.layer(first).and_then(|l| l.spec()) else {
+        return Ok(None);
+    };
+    let [kh, kw, in_c, filters] = kernel.shape()[..] else {
+        return Err(Error::Shape(format!("a Conv2D kernel of shape {:?}", kernel.shape())));
+    };
+    // HWIO read as one (kh, kw) image with in_c·filters channels: channel f is filter f's
+    // weights on input channel 0.
+    let weights = kernel.reshape(&[1, kh, kw, in_c * filters])?;
+    let tiles: Vec<Gray> = (0..filters)
+        .map(|f| Gray::from_tensor_channel(&weights, 0, f).map(|g| g.normalized()))
+        .collect::<Result<_>>()?;
+    let name = format!("filters_{}.png", model.layer_names()[first]);
+    Ok(Some((name, grid(&tiles, COLUMNS, (48 / kh.max(kw)).max(4), GAP)?)))
+}
+
+/// For every convolution, the patterns its first `per_layer` filters respond to most
+/// ([`filter_pattern`] with `steps` steps of 0.05), one grid per layer.
+pub fn pattern_grids(model: &mut Sequential, per_layer: usize, steps: usize) -> Result<Vec<Picture>> {
+    let names: Vec<String> = model.layer_names().iter().map(|n| n.to_string()).collect();
+    let mut pictures = Vec::new();
+    for layer in conv_layers(model) {
+        let filters = model.layer_shapes()[layer].last().copied().unwrap_or(0).min(per_layer);
+        let mut tiles = Vec::with_capacity(filters);
+        for f in 0..filters {
+            let pattern = filter_pattern(model, layer, f, steps, 0.05)?;
+            tiles.push(Gray::from_tensor_channel(&pattern, 0, 0)?.normalized());
+        }
+        let side = model.input_shape().first().copied().unwrap_or(1);
+        pictures.push((
+            format!("patterns_{}.png", names[layer]),
+            grid(&tiles, COLUMNS, (112 / side).max(4), GAP)?,
+        ));
+    }
+    Ok(pictures)
+}
+
+/// Grad-CAM on the last convolution for each of `classes`: the map, upsampled to the image's
+/// size and scaled so its peak is 1, as a heat colour over the grey digit.
+pub fn grad_cam_overlays(model: &mut Sequential, image: &Tensor, classes: &[usize]) -> Result<Vec<Picture>> {
+    let Some(&last) = conv_layers(model).last() else { return Ok(Vec::new()) };
+    let digit = Gray::from_tensor_channel(image, 0, 0)?;
+    let mut pictures = Vec::new();
+    for &class in classes {
+        let (map, h, w) = grad_cam(model, image, last, class)?;
+        let heat = Gray::new(w, h, map)?.resized(digit.width, digit.height);
+        let peak = heat.pixels.iter().copied().fold(0.0f32, f32::max).max(1e-12);
+        let heat = Gray::new(heat.width, heat.height, heat.pixels.iter().map(|v| v / peak).collect())?;
+        pictures.push((format!("gradcam_class{class}.png"), heatmap_overlay(&digit, &heat, 8)?));
+    }
+    Ok(pictures)
+}

@@ -137,3 +137,48 @@ fn bad_requests_are_errors() {
     let two = Tensor::zeros(&[2, 8, 8, 1]).unwrap();
     assert!(filter_mean_gradient(&mut model, &two, 0, 0).is_err(), "one image at a time");
 }
+
+#[test]
+fn the_pictures_have_one_tile_per_channel_and_decode_as_png() {
+    use convnets::visualize::{activation_grids, first_filters, grad_cam_overlays, pattern_grids};
+    let mut model = small_model();
+    // Grid size: `gap + columns · (tile · scale + gap)` across, the same with rows down.
+    let size = |tiles: usize, side: usize, scale: usize| {
+        let columns = tiles.min(8);
+        (2 + columns * (side * scale + 2), 2 + tiles.div_ceil(columns) * (side * scale + 2))
+    };
+    let grids = activation_grids(&mut model, &image()).unwrap();
+    let names: Vec<&str> = grids.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["activations_conv2d_1.png", "activations_max_pooling2d_1.png", "activations_conv2d_2.png"],
+        "one grid per image-shaped output; flatten and dense are not pictures"
+    );
+    // 3 channels of 6×6 (scale 112/6 = 18), 3 of 3×3 (37), 4 of 2×2 (56).
+    let expected = [size(3, 6, 18), size(3, 3, 37), size(4, 2, 56)];
+    for ((_, picture), (w, h)) in grids.iter().zip(expected) {
+        assert_eq!((picture.width, picture.height), (w, h));
+    }
+    let (name, filters) = first_filters(&model).unwrap().unwrap();
+    assert_eq!(name, "filters_conv2d_1.png");
+    assert_eq!((filters.width, filters.height), size(3, 3, 16));
+    let patterns = pattern_grids(&mut model, 16, 3).unwrap();
+    assert_eq!(patterns.len(), 2, "one grid per convolution");
+    assert_eq!((patterns[1].1.width, patterns[1].1.height), size(4, 8, 14));
+    let overlays = grad_cam_overlays(&mut model, &image(), &[0, 2]).unwrap();
+    assert_eq!(
+        overlays.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["gradcam_class0.png", "gradcam_class2.png"]
+    );
+    assert_eq!((overlays[0].1.width, overlays[0].1.height), (64, 64), "8×8 digit enlarged 8 times");
+
+    // Written and read back with the png crate.
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("visualize_grid.png");
+    convnets::picture::write_png(&path, &grids[0].1).unwrap();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!(
+        (reader.info().width as usize, reader.info().height as usize),
+        (grids[0].1.width, grids[0].1.height)
+    );
+}
