@@ -79,4 +79,7 @@ pub mod chapters {
 
     #[doc = include_str!("../chapters/im2col.md")]
     pub struct Im2col;
+
+    #[doc = include_str!("../chapters/visualizing.md")]
+    pub struct Visualizing;
 }
