@@ -1,5 +1,6 @@
 //! The `convnets` command line: print the book's model, train it on MNIST, evaluate it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -16,6 +17,16 @@ use convnets::save::{load_model, save_model};
 use convnets::train::{FitOptions, Progress};
 use convnets::visualize;
 use convnets::{ConvAlgorithm, Result, Tensor};
+
+/// `println!`, except that when the reader has gone away (`convnets … | head`) the program
+/// stops quietly instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    };
+}
 
 /// Convolutional neural networks built by hand (Deep Learning with Python, chapter 5.1).
 #[derive(Parser)]
@@ -128,7 +139,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Summary { no_max_pooling } => {
             let model = if no_max_pooling { no_max_pooling_model(0) } else { book_model(0) };
-            model.map(|m| print!("{}", m.summary()))
+            model.map(|m| out!("{}", m.summary().trim_end()))
         }
         Command::Train(args) => train(&args),
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
@@ -156,7 +167,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     let mut model = book_model_using(args.seed, args.conv.into())?;
     let mut optimizer = RmsProp::new(args.learning_rate);
     let options = FitOptions { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed };
-    println!(
+    out!(
         "Training on {n} images: {} epoch(s), batch size {}, RMSprop lr {}, {} thread(s)",
         args.epochs,
         args.batch_size,
@@ -199,7 +210,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     let _ = history;
     if let Some(path) = &args.save {
         save_model(&model, path)?;
-        println!("saved the model to {}", path.display());
+        out!("saved the model to {}", path.display());
     }
     report_test(&mut model, &test_images, &test_labels)
 }
@@ -219,7 +230,7 @@ fn predict(model: &Path, images: &[PathBuf]) -> Result<()> {
         let best = argmax_rows(probs)?[0];
         let listed: Vec<String> =
             probs.data().iter().enumerate().map(|(d, p)| format!("{d}: {p:.3}")).collect();
-        println!("{}: {best} ({:.1}%)   [{}]", path.display(), 100.0 * probs.data()[best], listed.join(", "));
+        out!("{}: {best} ({:.1}%)   [{}]", path.display(), 100.0 * probs.data()[best], listed.join(", "));
     }
     Ok(())
 }
@@ -238,7 +249,7 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     let mut ranked: Vec<usize> = (0..probs.len()).collect();
     ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
     let (best, second) = (ranked[0], ranked[1]);
-    println!(
+    out!(
         "test image {index}: label {}, predicted {best} ({:.1}%)",
         test.test_labels[index],
         100.0 * probs[best]
@@ -255,7 +266,7 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     for (name, picture) in &pictures {
         let path = out.join(name);
         picture::write_png(&path, picture)?;
-        println!("wrote {}", path.display());
+        out!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -271,12 +282,12 @@ fn use_threads(threads: usize) -> Result<()> {
 
 /// Prints a line above the progress bar, or plainly when there is no terminal to draw on.
 fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+    if bar.is_hidden() { out!("{line}") } else { bar.println(line) }
 }
 
 /// Evaluates on the test set and prints the line scripts look for.
 fn report_test(model: &mut convnets::Sequential, images: &Tensor, labels: &[u8]) -> Result<()> {
     let (loss, accuracy) = model.evaluate(images, &to_categorical(labels, 10)?, 256)?;
-    println!("test loss: {loss:.4} - test accuracy: {accuracy:.4}");
+    out!("test loss: {loss:.4} - test accuracy: {accuracy:.4}");
     Ok(())
 }
