@@ -21,6 +21,8 @@ struct Entry {
     name: String,
     output_shape: Vec<usize>,
     layer: Box<dyn Layer>,
+    /// False for a frozen layer: the optimiser leaves its weights alone.
+    trainable: bool,
 }
 
 /// A stack of layers. Each added layer is built for the previous layer's output shape, so
@@ -55,8 +57,44 @@ impl Sequential {
         let output_shape = layer.build(&input_shape, &mut self.rng)?;
         let same_kind = self.entries.iter().filter(|e| e.layer.kind() == layer.kind()).count();
         let name = format!("{}_{}", layer.kind(), same_kind + 1);
-        self.entries.push(Entry { name, output_shape, layer });
+        self.entries.push(Entry { name, output_shape, layer, trainable: true });
         Ok(self)
+    }
+
+    // ANCHOR: freeze
+    /// Freezes (`false`) or unfreezes (`true`) layer `i`, as Keras's `layer.trainable`. A
+    /// frozen layer still computes its output, but [`params`](Sequential::params) leaves it
+    /// out, so no optimiser changes its weights, and the summary counts them as
+    /// non-trainable. As in Keras, start a new optimiser after changing this: the set of
+    /// weights it updates has changed.
+    pub fn set_trainable(&mut self, i: usize, trainable: bool) -> Result<()> {
+        let count = self.entries.len();
+        let entry = self
+            .entries
+            .get_mut(i)
+            .ok_or_else(|| Error::Model(format!("there is no layer {i} in a model of {count} layers")))?;
+        entry.trainable = trainable;
+        Ok(())
+    }
+    // ANCHOR_END: freeze
+
+    /// Whether layer `i` is trainable (false for a frozen layer or no such layer).
+    pub fn is_trainable(&self, i: usize) -> bool {
+        self.entries.get(i).is_some_and(|e| e.trainable)
+    }
+
+    /// A new model made of copies of this model's first `layers` layers (their weights and
+    /// whether they are trainable), to which new layers can be added: a pretrained
+    /// convolutional base under a new head. `seed` initialises the layers added later.
+    pub fn first_layers(&self, layers: usize, seed: u64) -> Result<Sequential> {
+        let mut copy = Sequential::new(&self.input_shape, seed);
+        for (entry, spec) in self.entries.iter().zip(self.layer_specs()?).take(layers) {
+            copy.add_boxed(spec.into_layer()?)?;
+            if let Some(last) = copy.entries.last_mut() {
+                last.trainable = entry.trainable;
+            }
+        }
+        Ok(copy)
     }
 
     /// Every layer's settings and weights, in order, for saving. Fails for a layer type that
@@ -165,7 +203,7 @@ impl Sequential {
     /// Every layer's weights with their gradients from the last backward pass, layer by
     /// layer in order: what an optimiser updates.
     pub fn params(&mut self) -> Vec<Param<'_>> {
-        self.entries.iter_mut().flat_map(|e| e.layer.params()).collect()
+        self.entries.iter_mut().filter(|e| e.trainable).flat_map(|e| e.layer.params()).collect()
     }
 
     /// The cross-entropy of the last forward pass's output `probs` against `targets`, the
@@ -194,7 +232,14 @@ impl Sequential {
         let probs = self.forward(x)?.clone();
         let loss = self.loss_of_last_forward(&probs, targets)?;
         let dz = softmax_crossentropy_grad(&probs, targets)?;
-        let (last, rest) = self.entries.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
+        // Below the first trainable layer no gradient is needed: frozen layers stop the pass.
+        let first_trainable = self
+            .entries
+            .iter()
+            .position(|e| e.trainable)
+            .ok_or_else(|| Error::Model("every layer is frozen: there is nothing to train".into()))?;
+        let needed = &mut self.entries[first_trainable..];
+        let (last, rest) = needed.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
         let mut grad = last.layer.backward_pre_activation(&dz)?;
         if let Some((first, middle)) = rest.split_first_mut() {
             for entry in middle.iter_mut().rev() {
@@ -255,9 +300,11 @@ impl Sequential {
             out += &format!("{}\n", rule.repeat(line_width));
         }
         let total = self.param_count();
+        let trainable: usize =
+            self.entries.iter().filter(|e| e.trainable).map(|e| e.layer.param_count()).sum();
         out += &format!("Total params: {}\n", thousands(total));
-        out += &format!("Trainable params: {}\n", thousands(total));
-        out += "Non-trainable params: 0\n";
+        out += &format!("Trainable params: {}\n", thousands(trainable));
+        out += &format!("Non-trainable params: {}\n", thousands(total - trainable));
         out
     }
     // ANCHOR_END: summary
