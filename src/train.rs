@@ -4,6 +4,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::augment::{Augmentation, augment_batch};
 use crate::error::{Error, Result};
 use crate::metrics::argmax_rows;
 use crate::model::Sequential;
@@ -51,6 +52,21 @@ pub struct History {
     pub loss: Vec<f64>,
     /// `history['accuracy']`: one value per epoch.
     pub accuracy: Vec<f64>,
+    /// `history['val_loss']`: the loss on the validation data after each epoch (empty
+    /// without validation data).
+    pub val_loss: Vec<f64>,
+    /// `history['val_accuracy']`, likewise.
+    pub val_accuracy: Vec<f64>,
+}
+
+/// What [`Sequential::fit_with`] adds to [`Sequential::fit`], as Keras's `validation_data=`
+/// and its image data generators.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FitExtras<'a> {
+    /// Images and one-hot labels to evaluate after every epoch (never trained on).
+    pub validation: Option<(&'a Tensor, &'a Tensor)>,
+    /// Randomly transform every training batch, differently at every step and epoch.
+    pub augmentation: Option<Augmentation>,
 }
 
 /// The number of samples in a batch tensor, checking `x` and one-hot `y` agree.
@@ -81,6 +97,19 @@ impl Sequential {
         y: &Tensor,
         optimizer: &mut RmsProp,
         options: &FitOptions,
+        on_step: impl FnMut(&Progress),
+    ) -> Result<History> {
+        self.fit_with(x, y, optimizer, options, &FitExtras::default(), on_step)
+    }
+
+    /// [`Sequential::fit`] with validation after every epoch and/or data augmentation.
+    pub fn fit_with(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        optimizer: &mut RmsProp,
+        options: &FitOptions,
+        extras: &FitExtras<'_>,
         mut on_step: impl FnMut(&Progress),
     ) -> Result<History> {
         let n = sample_count(x, y)?;
@@ -99,6 +128,9 @@ impl Sequential {
             for (step, batch) in order.chunks(options.batch_size).enumerate() {
                 x.gather_into(batch, &mut xb)?;
                 y.gather_into(batch, &mut yb)?;
+                if let Some(settings) = &extras.augmentation {
+                    xb = augment_batch(&xb, settings, options.seed, epoch, step)?;
+                }
                 let (loss, probs) = self.compute_gradients(&xb, &yb)?;
                 if !loss.is_finite() {
                     return Err(Error::NonFiniteLoss { loss, epoch, step: step + 1 });
@@ -112,6 +144,11 @@ impl Sequential {
             }
             history.loss.push(loss_sum / seen as f64);
             history.accuracy.push(right as f64 / seen as f64);
+            if let Some((xv, yv)) = extras.validation {
+                let (loss, accuracy) = self.evaluate(xv, yv, 500)?;
+                history.val_loss.push(loss);
+                history.val_accuracy.push(accuracy);
+            }
         }
         Ok(history)
     }

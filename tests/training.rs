@@ -170,3 +170,34 @@ fn a_new_model_has_zero_biases_and_glorot_kernels() {
         assert!(pair[0].value.iter().any(|&w| w != 0.0));
     }
 }
+
+#[test]
+fn fit_with_validates_every_epoch_and_augments_reproducibly() {
+    use convnets::augment::Augmentation;
+    use convnets::train::FitExtras;
+    let (x, y) = bright_pixel_task(64);
+    let (xv, yv) = bright_pixel_task(20);
+    let options = FitOptions { epochs: 3, batch_size: 16, seed: 4 };
+    let validated = FitExtras { validation: Some((&xv, &yv)), augmentation: None };
+    let mut model = small_convnet(3);
+    let history = model.fit_with(&x, &y, &mut RmsProp::new(0.01), &options, &validated, |_| {}).unwrap();
+    assert_eq!((history.val_loss.len(), history.val_accuracy.len()), (3, 3));
+    let (loss, accuracy) = model.evaluate(&xv, &yv, 20).unwrap();
+    assert_eq!(
+        (history.val_loss[2], history.val_accuracy[2]),
+        (loss, accuracy),
+        "the last entry is the final model"
+    );
+
+    // Training itself is the same with or without validation data.
+    let plain = small_convnet(3).fit(&x, &y, &mut RmsProp::new(0.01), &options, |_| {}).unwrap();
+    assert_eq!((plain.loss, plain.accuracy), (history.loss.clone(), history.accuracy.clone()));
+
+    // Augmentation changes the run, and the same seed repeats it exactly.
+    let augmented = FitExtras { augmentation: Some(Augmentation::default()), ..validated };
+    let run =
+        || small_convnet(3).fit_with(&x, &y, &mut RmsProp::new(0.01), &options, &augmented, |_| {}).unwrap();
+    let (first, second) = (run(), run());
+    assert_eq!(first, second);
+    assert_ne!(first.loss, history.loss);
+}
