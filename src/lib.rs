@@ -32,6 +32,7 @@ pub mod model;
 pub mod optim;
 pub mod padding;
 pub mod picture;
+pub mod plot;
 pub mod pool;
 pub mod save;
 pub mod shape;

@@ -16,7 +16,7 @@ use convnets::picture::{self, Gray, read_image, to_mnist};
 use convnets::save::{load_model, save_model};
 use convnets::train::{FitOptions, Progress};
 use convnets::{ConvAlgorithm, Result, Tensor};
-use convnets::{experiment, visualize};
+use convnets::{experiment, plot, visualize};
 
 /// `println!`, except that when the reader has gone away (`convnets … | head`) the program
 /// stops quietly instead of panicking on the broken pipe.
@@ -319,7 +319,42 @@ fn run_experiment(name: &str, data: &Path, out: &Path, epochs: Option<usize>) ->
     Ok(())
 }
 
-fn save_plots(_name: &str, _runs: &[experiment::Run], _out: &Path) -> Result<()> {
+/// `<name>_accuracy.png` and `<name>_loss.png`: training (dashed) and test (solid) curves of
+/// every run, one colour per run.
+fn save_plots(name: &str, runs: &[experiment::Run], out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
+    let colours = [plot::BLUE, plot::ORANGE, plot::GREEN, plot::RED, plot::PURPLE];
+    let curves = |train: fn(&experiment::Run) -> &Vec<f64>, test: fn(&experiment::Run) -> &Vec<f64>| {
+        let mut series = Vec::new();
+        for (run, &color) in runs.iter().zip(colours.iter().cycle()) {
+            let label = |what: &str| format!("{} ({what})", run.name);
+            series.push(plot::Series {
+                label: label("train"),
+                values: train(run).clone(),
+                color,
+                dashed: true,
+            });
+            series.push(plot::Series {
+                label: label("test"),
+                values: test(run).clone(),
+                color,
+                dashed: false,
+            });
+        }
+        series
+    };
+    let plots = [
+        ("accuracy", "Accuracy", curves(|r| &r.train_accuracy, |r| &r.val_accuracy)),
+        ("loss", "Loss", curves(|r| &r.train_loss, |r| &r.val_loss)),
+    ];
+    for (file, y_label, series) in plots {
+        let title = format!("{name}: {file}");
+        let chart =
+            plot::Plot { title, x_label: "Epochs".into(), y_label: y_label.into(), series, y_range: None };
+        let path = out.join(format!("{name}_{file}.png"));
+        picture::write_png(&path, &plot::render(&chart, 720, 480)?)?;
+        out!("wrote {}", path.display());
+    }
     Ok(())
 }
 
