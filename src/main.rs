@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use convnets::augment::{self, Augmentation};
 use convnets::metrics::{argmax_rows, to_categorical};
 use convnets::mnist::{Mnist, load_data};
 use convnets::model::{book_model, book_model_using, no_max_pooling_model};
@@ -315,6 +316,14 @@ fn run_experiment(name: &str, data: &Path, out: &Path, epochs: Option<usize>) ->
         out!("{} test accuracy by epoch: {}", run.name, accuracies.join(" "));
     }
     save_plots(name, &runs, out)?;
+    if name == "small-data" {
+        // What augmentation does to one training image: the original, then 15 variants.
+        let sheet =
+            augment::sample_sheet(&data.train_images.batch_range(0, 1)?, &Augmentation::default(), 15, 0)?;
+        let path = out.join("augmented_samples.png");
+        picture::write_png(&path, &sheet)?;
+        out!("wrote {}", path.display());
+    }
     out!("({:.0} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
