@@ -270,7 +270,7 @@ pub struct Transfer {
 /// Feature extraction and fine-tuning: pretrain the convnet on digits 0–4 (all their
 /// training images), then learn digits 5–9 from only 1,000 images: (a) from scratch, (b) on
 /// the frozen pretrained convolutional base with a new dense head, (c) the same with data
-/// augmentation, (d) as (b), then with the last convolution unfrozen and a ten times lower
+/// augmentation, (d) (c) continued with the last convolution unfrozen and a ten times lower
 /// learning rate. Each is measured on all the test images of 5–9, for every seed.
 pub fn transfer(data: &Mnist, seeds: &[u64], epochs: usize) -> Result<Transfer> {
     let (first, second): (Vec<u8>, Vec<u8>) = ((0..5).collect(), (5..10).collect());
@@ -303,30 +303,30 @@ pub fn transfer(data: &Mnist, seeds: &[u64], epochs: usize) -> Result<Transfer> 
                 .add(Dense::new(5).activation(Activation::Softmax))?;
             Ok(model)
         };
-        let mut outcomes = vec![
-            train_and_measure(
-                &variants[0].0,
-                &mut convnet_with(seed, 5, Some(max))?,
-                &train,
-                &test,
-                &recipe,
-            )?,
-            train_and_measure(&variants[1].0, &mut frozen(seed)?, &train, &test, &recipe)?,
-            train_and_measure(&variants[2].0, &mut frozen(seed)?, &train, &test, &augmented)?,
-        ];
-        // (d): train the head on the frozen base first, then unfreeze the last convolution
-        // and go on with a ten times smaller learning rate, so the pretrained filters are
-        // adjusted rather than overwritten by the large early gradients of a new head.
-        let mut tuned = frozen(seed)?;
-        let mut run = train_and_measure(&variants[3].0, &mut tuned, &train, &test, &recipe)?;
-        tuned.set_trainable(conv_base - 2, true)?;
-        let fine = Recipe { learning_rate: recipe.learning_rate / 10.0, seed: seed + 1000, ..recipe.clone() };
-        let more = train_and_measure(&variants[3].0, &mut tuned, &train, &test, &fine)?;
-        run.train_loss.extend(more.train_loss);
-        run.train_accuracy.extend(more.train_accuracy);
-        run.val_loss.extend(more.val_loss);
-        run.val_accuracy.extend(more.val_accuracy);
-        outcomes.push(run);
+        let scratch = train_and_measure(
+            &variants[0].0,
+            &mut convnet_with(seed, 5, Some(max))?,
+            &train,
+            &test,
+            &recipe,
+        )?;
+        let frozen_base = train_and_measure(&variants[1].0, &mut frozen(seed)?, &train, &test, &recipe)?;
+        let mut model = frozen(seed)?;
+        let with_augmentation = train_and_measure(&variants[2].0, &mut model, &train, &test, &augmented)?;
+        // (d) goes on from (c), as the book does: with the new head trained, unfreeze the
+        // last convolution and continue with a ten times smaller learning rate, so the
+        // pretrained filters are adjusted rather than overwritten.
+        model.set_trainable(conv_base - 2, true)?;
+        let fine =
+            Recipe { learning_rate: recipe.learning_rate / 10.0, seed: seed + 1000, ..augmented.clone() };
+        let more = train_and_measure(&variants[3].0, &mut model, &train, &test, &fine)?;
+        let mut fine_tuned =
+            Run { name: more.name.clone(), params: more.params, ..with_augmentation.clone() };
+        fine_tuned.train_loss.extend(more.train_loss);
+        fine_tuned.train_accuracy.extend(more.train_accuracy);
+        fine_tuned.val_loss.extend(more.val_loss);
+        fine_tuned.val_accuracy.extend(more.val_accuracy);
+        let outcomes = vec![scratch, frozen_base, with_augmentation, fine_tuned];
         for ((_, accuracies), outcome) in variants.iter_mut().zip(&outcomes) {
             accuracies.push(outcome.final_val_accuracy());
         }

@@ -85,4 +85,7 @@ pub mod chapters {
 
     #[doc = include_str!("../chapters/visualizing.md")]
     pub struct Visualizing;
+
+    #[doc = include_str!("../chapters/small_data.md")]
+    pub struct SmallData;
 }
