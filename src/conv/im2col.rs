@@ -120,7 +120,8 @@ pub fn col2im(g: &ConvGeometry, dcols: &[f32], dx: &mut [f32]) {
 // ANCHOR: forward
 /// `y = activation(conv(x, kernel) + bias)` as `cols · kernel`, with the bias and the
 /// activation applied to each run's output while it is still in cache. Keeps the patch matrix in `ws` for
-/// [`backward_with`].
+/// [`backward_with`]. Slices must have the lengths the geometry gives (the layer checks
+/// them); a shorter one panics.
 pub fn forward_with(
     ws: &mut Workspace,
     g: &ConvGeometry,
@@ -159,7 +160,8 @@ pub fn forward_with(
 // ANCHOR: backward
 /// The gradients of the last [`forward_with`] on `ws`, as products: `dkernel += colsᵀ · dy`,
 /// `dbias +=` the column sums of `dy`, and, if `dx` is given, `dx += col2im(dy · kernelᵀ)`.
-/// (The first layer of a model needs no `dx`: nothing comes before it.)
+/// (The first layer of a model needs no `dx`: nothing comes before it.) `ws` must hold the
+/// patch matrix of a [`forward_with`] with the same geometry.
 pub fn backward_with(
     ws: &mut Workspace,
     g: &ConvGeometry,
@@ -176,6 +178,8 @@ pub fn backward_with(
     if g.batch == 0 {
         return;
     }
+    // Anything else is a bug in the caller, not bad input: the gradients would be garbage.
+    assert_eq!(ws.cols.len(), g.patch_rows() * len, "backward_with needs forward_with's patch matrix");
     let runs = g.batch.div_ceil(per_run);
     let partial_len = kernel.len() + out_c;
     ws.partials.resize(runs * partial_len, 0.0);

@@ -11,6 +11,9 @@ use super::ConvGeometry;
 /// For every output position `(n, oh, ow)` and filter `co`, the window of the input that
 /// starts at `(oh·stride_h − top, ow·stride_w − left)` is multiplied element-wise with
 /// filter `co` and summed. Window positions in the zero padding add nothing, so we skip them.
+///
+/// The slices must have the lengths the geometry gives (the [`Conv2D`](super::Conv2D) layer
+/// checks them); a shorter one panics on an out-of-bounds index.
 pub fn forward(g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], y: &mut [f32]) {
     let w = &g.window;
     // x: [batch, in_h, in_w, in_c]   kernel: [k_h, k_w, in_c, out_c]   y: [batch, out_h, out_w, out_c]
