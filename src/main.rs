@@ -198,7 +198,7 @@ fn train(args: &TrainArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut epoch_start = Instant::now();
-    let history = model.fit(&x, &y, &mut optimizer, &options, |p: &Progress| {
+    model.fit(&x, &y, &mut optimizer, &options, |p: &Progress| {
         if p.step == 1 {
             epoch_start = Instant::now();
             bar.reset();
@@ -224,7 +224,6 @@ fn train(args: &TrainArgs) -> Result<()> {
         }
     })?;
     bar.finish_and_clear();
-    let _ = history;
     if let Some(path) = &args.save {
         save_model(&model, path)?;
         out!("saved the model to {}", path.display());
@@ -252,7 +251,6 @@ fn predict(model: &Path, images: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-// ANCHOR: visualize
 fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> {
     let mut model = load_model(model)?;
     let test = load_data(data)?;
@@ -287,7 +285,6 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     }
     Ok(())
 }
-// ANCHOR_END: visualize
 
 fn run_experiment(name: &str, data: &Path, out: &Path, epochs: Option<usize>) -> Result<()> {
     if !experiment::NAMES.contains(&name) {
