@@ -174,32 +174,25 @@ impl Gray {
     /// Checks that `pixels` holds `width * height` values (the fields are public, so a picture
     /// built by hand may not).
     fn check(&self) -> Result<()> {
-        match self.width.checked_mul(self.height) {
-            Some(n) if n == self.pixels.len() => Ok(()),
-            _ => Err(Error::Shape(format!(
-                "a {}×{} picture holds {} pixels, not {}",
-                self.width,
-                self.height,
-                self.width.saturating_mul(self.height),
-                self.pixels.len()
-            ))),
-        }
+        check_size(self.width, self.height, self.pixels.len())
+    }
+}
+
+/// Checks that a `width × height` picture has `len` pixels.
+fn check_size(width: usize, height: usize, len: usize) -> Result<()> {
+    match width.checked_mul(height) {
+        Some(n) if n == len => Ok(()),
+        _ => Err(Error::Shape(format!(
+            "a {width}×{height} picture holds {} pixels, not {len}",
+            width.saturating_mul(height)
+        ))),
     }
 }
 
 impl Rgb {
     /// Checks that `pixels` holds `width * height` colours.
     fn check(&self) -> Result<()> {
-        match self.width.checked_mul(self.height) {
-            Some(n) if n == self.pixels.len() => Ok(()),
-            _ => Err(Error::Shape(format!(
-                "a {}×{} picture holds {} pixels, not {}",
-                self.width,
-                self.height,
-                self.width.saturating_mul(self.height),
-                self.pixels.len()
-            ))),
-        }
+        check_size(self.width, self.height, self.pixels.len())
     }
 }
 
