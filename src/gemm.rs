@@ -88,10 +88,3 @@ pub fn gemm_into_transposed(a: Mat<'_>, b: Mat<'_>, c: &mut [f32]) {
     let mut cv = MatrixViewMut::from_slice_with_strides_generic(c, Dyn(m), Dyn(n), Dyn(1), Dyn(m));
     cv.gemm(1.0, &a.view(), &b.view(), 0.0);
 }
-
-/// `a · b` into a new row-major buffer.
-pub fn matmul(a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
-    let mut c = vec![0.0; a.shape().0 * b.shape().1];
-    gemm(a, b, 0.0, &mut c);
-    c
-}

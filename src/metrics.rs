@@ -31,9 +31,8 @@ pub fn argmax_rows(values: &Tensor) -> Result<Vec<usize>> {
         .collect())
 }
 
-/// The fraction of rows whose largest prediction is the target's class (Keras's
-/// `accuracy` for one-hot targets).
-pub fn accuracy(probs: &Tensor, targets: &Tensor) -> Result<f64> {
+/// How many rows of `probs` pick the same class as one-hot `targets` (the shapes must match).
+pub fn count_correct(probs: &Tensor, targets: &Tensor) -> Result<usize> {
     if probs.shape() != targets.shape() {
         return Err(Error::Shape(format!(
             "predictions {:?} and targets {:?} differ in shape",
@@ -42,9 +41,13 @@ pub fn accuracy(probs: &Tensor, targets: &Tensor) -> Result<f64> {
         )));
     }
     let (predicted, expected) = (argmax_rows(probs)?, argmax_rows(targets)?);
-    if predicted.is_empty() {
-        return Ok(0.0);
-    }
-    let right = predicted.iter().zip(&expected).filter(|(p, e)| p == e).count();
-    Ok(right as f64 / predicted.len() as f64)
+    Ok(predicted.iter().zip(&expected).filter(|(p, e)| p == e).count())
+}
+
+/// The fraction of rows whose largest prediction is the target's class (Keras's
+/// `accuracy` for one-hot targets).
+pub fn accuracy(probs: &Tensor, targets: &Tensor) -> Result<f64> {
+    let right = count_correct(probs, targets)?;
+    let rows = probs.shape().first().copied().unwrap_or(0);
+    Ok(if rows == 0 { 0.0 } else { right as f64 / rows as f64 })
 }

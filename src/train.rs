@@ -6,7 +6,7 @@ use rand::seq::SliceRandom;
 
 use crate::augment::{Augmentation, augment_batch};
 use crate::error::{Error, Result};
-use crate::metrics::argmax_rows;
+use crate::metrics::count_correct;
 use crate::model::Sequential;
 use crate::optim::RmsProp;
 use crate::tensor::Tensor;
@@ -78,12 +78,6 @@ fn sample_count(x: &Tensor, y: &Tensor) -> Result<usize> {
     Ok(n)
 }
 
-/// How many rows of `probs` pick the same class as `targets`.
-fn correct(probs: &Tensor, targets: &Tensor) -> Result<usize> {
-    let (p, t) = (argmax_rows(probs)?, argmax_rows(targets)?);
-    Ok(p.iter().zip(&t).filter(|(a, b)| a == b).count())
-}
-
 impl Sequential {
     // ANCHOR: fit
     /// Trains on inputs `x` and one-hot targets `y` with mini-batch gradient descent:
@@ -137,7 +131,7 @@ impl Sequential {
                 }
                 optimizer.step(self.params())?;
                 loss_sum += loss * batch.len() as f64;
-                right += correct(&probs, &yb)?;
+                right += count_correct(&probs, &yb)?;
                 seen += batch.len();
                 let (loss, accuracy) = (loss_sum / seen as f64, right as f64 / seen as f64);
                 on_step(&Progress { epoch, epochs: options.epochs, step: step + 1, steps, loss, accuracy });
@@ -169,7 +163,7 @@ impl Sequential {
             let (xb, yb) = (x.batch_range(start, end)?, y.batch_range(start, end)?);
             let probs = self.forward(&xb)?.clone();
             loss_sum += self.loss_of_last_forward(&probs, &yb)? * (end - start) as f64;
-            right += correct(&probs, &yb)?;
+            right += count_correct(&probs, &yb)?;
         }
         Ok((loss_sum / n as f64, right as f64 / n as f64))
     }
