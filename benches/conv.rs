@@ -47,8 +47,8 @@ fn conv_layers(c: &mut Criterion) {
         });
         group.finish();
 
-        // Backward computes dkernel and dx: two products of the forward's size. im2col reuses
-        // the patch matrix its forward pass left in the workspace, as in training.
+        // Backward computes dkernel and dx: two products of the forward's size. im2col
+        // rebuilds each tile's patch matrix from the input, as in training.
         let mut group = c.benchmark_group(format!("{name} backward"));
         group.sample_size(10).throughput(Throughput::Elements(4 * macs));
         let (mut dx, mut dk, mut db) = (vec![0.0; x.len()], vec![0.0; kernel.len()], vec![0.0; out_c]);
@@ -56,7 +56,11 @@ fn conv_layers(c: &mut Criterion) {
             b.iter(|| naive::backward(&g, &x, &kernel, &dy, &mut dx, &mut dk, &mut db))
         });
         group.bench_function("im2col", |b| {
-            b.iter(|| im2col::backward_with(&mut ws, &g, &kernel, &dy, Some(&mut dx), &mut dk, &mut db))
+            b.iter(|| {
+                let seen = im2col::ForwardPass { input: &x, output: &y, activation: Activation::Linear };
+                let grads = im2col::Gradients { dx: Some(&mut dx), dkernel: &mut dk, dbias: &mut db };
+                im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
+            })
         });
         group.finish();
     }

@@ -75,16 +75,16 @@ pub fn gemm(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
 }
 // ANCHOR_END: gemm
 
-/// `cᵀ = a · b` with `beta = 0`: the product, of shape `(a rows, b cols)`, is stored
+/// `cᵀ = a · b + beta · cᵀ`: the product, of shape `(a rows, b cols)`, is stored
 /// transposed, so `c` holds the row-major `(b cols, a rows)` matrix `(a · b)ᵀ = bᵀ · aᵀ`.
-pub fn gemm_into_transposed(a: Mat<'_>, b: Mat<'_>, c: &mut [f32]) {
+pub fn gemm_into_transposed(a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32]) {
     let ((m, k), (k2, n)) = (a.shape(), b.shape());
     assert_eq!(k, k2, "gemm: a is {m}×{k} but b is {k2}×{n}");
     assert!(c.len() >= m * n, "gemm: c holds {} values, not {m}×{n}", c.len());
     if m <= 5 || n <= 5 || k <= 5 {
         // Small: compute bᵀ · aᵀ directly, row-major.
-        return gemm(b.t(), a.t(), 0.0, c);
+        return gemm(b.t(), a.t(), beta, c);
     }
     let mut cv = MatrixViewMut::from_slice_with_strides_generic(c, Dyn(m), Dyn(n), Dyn(1), Dyn(m));
-    cv.gemm(1.0, &a.view(), &b.view(), 0.0);
+    cv.gemm(1.0, &a.view(), &b.view(), beta);
 }

@@ -3,6 +3,8 @@
 //! Convolution and pooling are both "slide a `k`-wide window with stride `s` over an axis of
 //! length `n`", so they share [`out_len`] and the [`Window2D`] geometry.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::padding::{Padding, Pads, pads_1d};
 
@@ -93,4 +95,16 @@ impl Window2D {
         (ow * self.stride_w + kw).checked_sub(self.pads.left).filter(|&iw| iw < self.in_w)
     }
     // ANCHOR_END: input_index
+
+    /// The kernel columns `kw` of output column `ow` that see the input rather than the
+    /// padding, as a range, and the input column the first of them sees. The columns in the
+    /// range see consecutive input columns, so one window row is one contiguous run of input.
+    pub fn kernel_cols_inside(&self, ow: usize) -> (Range<usize>, usize) {
+        // In padded coordinates kernel column kw sits at ow·stride + kw, and the input spans
+        // pads.left .. pads.left + in_w.
+        let left = ow * self.stride_w;
+        let start = self.pads.left.saturating_sub(left).min(self.k_w);
+        let end = (self.pads.left + self.in_w).saturating_sub(left).clamp(start, self.k_w);
+        (start..end, (left + start).saturating_sub(self.pads.left))
+    }
 }

@@ -5,7 +5,7 @@
 use convnets::conv::{ConvGeometry, im2col, naive};
 use convnets::gradcheck::{Tolerance, check_layer};
 use convnets::testing::assert_close;
-use convnets::{Conv2D, ConvAlgorithm, Padding, Tensor};
+use convnets::{Activation, Conv2D, ConvAlgorithm, Padding, Tensor};
 use proptest::prelude::*;
 
 const ATOL: f32 = 1e-5;
@@ -77,6 +77,27 @@ proptest! {
         assert_close(&dx1, &dx2, ATOL, RTOL);
         assert_close(&dk1, &dk2, ATOL, RTOL);
         assert_close(&db1, &db2, ATOL, RTOL);
+    }
+
+    #[test]
+    fn tiles_of_any_size_give_the_same_results(c in case(), tile in 1usize..4) {
+        // The whole batch in one tile (the default for these small shapes) against tiles
+        // of `tile` samples: the same forward pass and gradients.
+        let (g, len) = (c.g, c.dy.len());
+        let run = |mut ws: im2col::Workspace| {
+            let mut y = vec![0.0; len];
+            im2col::forward_with(&mut ws, &g, &c.x, &c.kernel, &c.bias, Activation::Relu, &mut y);
+            let (mut dx, mut dk, mut db) = (vec![0.0; c.x.len()], vec![0.0; c.kernel.len()], vec![0.0; g.out_c]);
+            let seen = im2col::ForwardPass { input: &c.x, output: &y, activation: Activation::Relu };
+            let grads = im2col::Gradients { dx: Some(&mut dx), dkernel: &mut dk, dbias: &mut db };
+            im2col::backward_with(&mut ws, &g, &c.kernel, seen, &c.dy, grads);
+            (y, dx, dk, db)
+        };
+        let (whole, tiled) = (run(im2col::Workspace::default()), run(im2col::Workspace::with_tile_samples(tile)));
+        assert_close(&tiled.0, &whole.0, ATOL, RTOL);
+        assert_close(&tiled.1, &whole.1, ATOL, RTOL);
+        assert_close(&tiled.2, &whole.2, ATOL, RTOL);
+        assert_close(&tiled.3, &whole.3, ATOL, RTOL);
     }
 
     #[test]

@@ -40,6 +40,21 @@ proptest! {
     }
 
     #[test]
+    fn kernel_cols_inside_are_the_columns_input_col_finds(
+        n in 1usize..20, k in 1usize..8, s in 1usize..5, padding in any_padding()
+    ) {
+        if let Ok(win) = Window2D::new((3, n), (1, k), (1, s), padding) {
+            for ow in 0..win.out_w {
+                let (inside, first) = win.kernel_cols_inside(ow);
+                for kw in 0..k {
+                    let expected = inside.contains(&kw).then(|| first + (kw - inside.start));
+                    prop_assert_eq!(win.input_col(ow, kw), expected, "ow {} kw {}", ow, kw);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn same_with_stride_one_keeps_height_and_width(h in 1usize..30, w in 1usize..30, kh in 1usize..8, kw in 1usize..8) {
         let win = Window2D::new((h, w), (kh, kw), (1, 1), Padding::Same).unwrap();
         prop_assert_eq!((win.out_h, win.out_w), (h, w));

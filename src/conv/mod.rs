@@ -97,13 +97,14 @@ pub struct Conv2D {
     /// The last output, after the activation: ReLU's gradient needs to know where it was
     /// positive. Reused from batch to batch, like the other buffers below.
     output: Tensor,
-    /// The last input, kept by the naive algorithm (im2col keeps its patch matrix instead).
+    /// The last input: the kernel gradient is computed from it.
     input: Tensor,
-    /// `∂loss/∂(output before the activation)`.
+    /// `∂loss/∂(output before the activation)`, for the naive algorithm (im2col computes it
+    /// a tile at a time in its workspace).
     dz: Tensor,
     /// `∂loss/∂input`.
     dx: Tensor,
-    /// im2col's patch matrix and scratch space.
+    /// im2col's tile-sized scratch buffers.
     workspace: im2col::Workspace,
 }
 
@@ -193,19 +194,12 @@ impl Conv2D {
         self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))
     }
 
-    /// `dz = ∂loss/∂(output before the activation)` from `dy`, into `self.dz`.
-    fn activation_backward(&mut self, dy: &Tensor) -> Result<()> {
-        self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
-        check_grad_shape("Conv2D", dy, self.output.shape())?;
-        self.dz.reuse_as(dy.shape())?; // every value is written below
-        self.activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
-        Ok(())
-    }
-
-    /// Fills the kernel and bias gradients from `dz`, and `self.dx` if `need_dx`.
-    fn gradients(&mut self, dz: &Tensor, need_dx: bool) -> Result<()> {
+    /// Fills the kernel and bias gradients from `dy`, the gradient at the output after
+    /// `activation` (the layer's own, or `Linear` when `dy` is already taken before it), and
+    /// `self.dx` if `need_dx`.
+    fn gradients(&mut self, dy: &Tensor, activation: Activation, need_dx: bool) -> Result<()> {
         let g = self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
-        check_grad_shape("Conv2D", dz, self.output.shape())?;
+        check_grad_shape("Conv2D", dy, self.output.shape())?;
         let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
         self.dkernel.clear();
         self.dkernel.resize(kernel.len(), 0.0);
@@ -214,18 +208,25 @@ impl Conv2D {
         let (dk, db) = (&mut self.dkernel, &mut self.dbias);
         match self.algorithm {
             ConvAlgorithm::Naive => {
+                self.dz.reuse_as(dy.shape())?; // every value is written below
+                activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
                 // The reference loops always compute dx.
                 self.dx.reuse_as_zeros(&g.input_shape())?;
-                naive::backward(&g, self.input.data(), kernel.data(), dz.data(), self.dx.data_mut(), dk, db);
+                let (x, dz) = (self.input.data(), self.dz.data());
+                naive::backward(&g, x, kernel.data(), dz, self.dx.data_mut(), dk, db);
             }
             ConvAlgorithm::Im2col => {
+                // The activation's gradient is taken tile by tile inside, while in cache.
+                let seen =
+                    im2col::ForwardPass { input: self.input.data(), output: self.output.data(), activation };
                 let dx = if need_dx {
-                    self.dx.reuse_as_zeros(&g.input_shape())?;
+                    self.dx.reuse_as(&g.input_shape())?; // overwritten tile by tile
                     Some(self.dx.data_mut())
                 } else {
                     None
                 };
-                im2col::backward_with(&mut self.workspace, &g, kernel.data(), dz.data(), dx, dk, db);
+                let grads = im2col::Gradients { dx, dkernel: dk, dbias: db };
+                im2col::backward_with(&mut self.workspace, &g, kernel.data(), seen, dy.data(), grads);
             }
         }
         Ok(())
@@ -273,24 +274,22 @@ impl Layer for Conv2D {
             ConvAlgorithm::Naive => {
                 naive::forward(&g, x.data(), kernel.data(), &self.bias, self.output.data_mut());
                 self.activation.apply(self.output.data_mut(), g.out_c);
-                self.input.copy_from(x);
             }
             ConvAlgorithm::Im2col => {
                 let (ws, y) = (&mut self.workspace, self.output.data_mut());
                 im2col::forward_with(ws, &g, x.data(), kernel.data(), &self.bias, self.activation, y);
             }
         }
+        // Backward needs the input: both algorithms compute the kernel gradient from it.
+        self.input.copy_from(x);
         self.geometry = Some(g);
         Ok(&self.output)
     }
     // ANCHOR_END: layer_forward
 
     fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
-        self.activation_backward(dy)?;
-        let dz = std::mem::take(&mut self.dz);
-        let result = self.gradients(&dz, true);
-        self.dz = dz;
-        result.map(|()| &self.dx)
+        self.gradients(dy, self.activation, true)?;
+        Ok(&self.dx)
     }
 
     fn activation(&self) -> Activation {
@@ -298,16 +297,12 @@ impl Layer for Conv2D {
     }
 
     fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
-        self.gradients(dz, true)?;
+        self.gradients(dz, Activation::Linear, true)?;
         Ok(&self.dx)
     }
 
     fn backward_params(&mut self, dy: &Tensor) -> Result<()> {
-        self.activation_backward(dy)?;
-        let dz = std::mem::take(&mut self.dz);
-        let result = self.gradients(&dz, false);
-        self.dz = dz;
-        result
+        self.gradients(dy, self.activation, false)
     }
 
     fn spec(&self) -> Option<LayerSpec> {
