@@ -228,4 +228,8 @@ impl Layer for Dense {
             Param { value: &mut self.bias, grad: &self.dbias },
         ]
     }
+
+    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(self.clone()))
+    }
 }

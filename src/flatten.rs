@@ -73,4 +73,8 @@ impl Layer for Flatten {
         self.dx.reuse_as(shape)?;
         Ok(&self.dx)
     }
+
+    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(self.clone()))
+    }
 }

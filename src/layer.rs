@@ -27,7 +27,7 @@ pub struct Param<'a> {
 /// references to them, and the next batch reuses the same memory. `forward` also keeps what
 /// `backward` needs (its output, the argmax of a pool, …), so `backward` must follow the
 /// `forward` of the same batch.
-pub trait Layer {
+pub trait Layer: Send {
     /// Keras's base name for the layer, used to name it in a summary: `"conv2d"`.
     fn kind(&self) -> &'static str;
 
@@ -88,6 +88,13 @@ pub trait Layer {
     /// weights).
     fn params(&mut self) -> Vec<Param<'_>> {
         Vec::new()
+    }
+
+    /// A copy of the layer, weights and all, so that several threads can each run their own
+    /// copy of a model ([`crate::data_parallel`]). `None`, the default, means the layer
+    /// cannot be copied, and a model holding it trains on one thread's copy only.
+    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
+        None
     }
 }
 // ANCHOR_END: layer

@@ -16,6 +16,7 @@
 pub mod activation;
 pub mod augment;
 pub mod conv;
+pub mod data_parallel;
 pub mod dense;
 pub mod error;
 pub mod experiment;

@@ -44,6 +44,25 @@ impl Sequential {
         }
     }
 
+    /// A copy of the model, weights, trainable flags and all, or `None` if one of its layers
+    /// cannot be copied (see [`Layer::clone_layer`]).
+    pub fn replicate(&self) -> Option<Sequential> {
+        let entries = self.entries.iter().map(|e| {
+            let layer = e.layer.clone_layer()?;
+            Some(Entry {
+                name: e.name.clone(),
+                output_shape: e.output_shape.clone(),
+                layer,
+                trainable: e.trainable,
+            })
+        });
+        Some(Sequential {
+            input_shape: self.input_shape.clone(),
+            entries: entries.collect::<Option<_>>()?,
+            rng: self.rng.clone(),
+        })
+    }
+
     /// Appends a layer, building it for the current output shape.
     ///
     /// Layers are named as in the book's summaries: `conv2d_1`, `conv2d_2`, `dense_1`, …

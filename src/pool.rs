@@ -212,6 +212,10 @@ impl Layer for MaxPooling2D {
         Ok(&self.dx)
     }
     // ANCHOR_END: max_backward
+
+    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(self.clone()))
+    }
 }
 
 /// Average pooling, as Keras's `AveragePooling2D(pool_size, strides, padding)`.
@@ -308,4 +312,8 @@ impl Layer for AveragePooling2D {
         Ok(&self.dx)
     }
     // ANCHOR_END: avg_backward
+
+    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(self.clone()))
+    }
 }

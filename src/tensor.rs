@@ -132,14 +132,23 @@ impl Tensor {
 
     /// The samples `start..end` along the first (batch) axis.
     pub fn batch_range(&self, start: usize, end: usize) -> Result<Tensor> {
+        let mut out = Tensor::default();
+        self.batch_range_into(start, end, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Tensor::batch_range`] into `out`, reusing its memory.
+    pub fn batch_range_into(&self, start: usize, end: usize, out: &mut Tensor) -> Result<()> {
         let batch = self.shape.first().copied().unwrap_or(0);
         if start > end || end > batch {
             return Err(Error::Shape(format!("batch range {start}..{end} is outside a batch of {batch}")));
         }
         let per_sample = element_count(self.shape.get(1..).unwrap_or(&[]))?;
-        let mut shape = self.shape.clone();
-        shape[0] = end - start;
-        Tensor::new(&shape, self.data[start * per_sample..end * per_sample].to_vec())
+        out.data.clear();
+        out.data.extend_from_slice(&self.data[start * per_sample..end * per_sample]);
+        out.shape.clone_from(&self.shape);
+        out.shape[0] = end - start;
+        Ok(())
     }
 
     /// The samples at `indices` (along the batch axis), in that order: how a shuffled

@@ -5,6 +5,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::augment::{Augmentation, augment_batch};
+use crate::data_parallel::{DataParallel, StepStats};
 use crate::error::{Error, Result};
 use crate::metrics::count_correct;
 use crate::model::Sequential;
@@ -116,6 +117,7 @@ impl Sequential {
         let mut history = History::default();
         // The batch buffers are reused from step to step.
         let (mut xb, mut yb) = (Tensor::default(), Tensor::default());
+        let mut parallel = DataParallel::new(self, rayon::current_num_threads());
         for epoch in 1..=options.epochs {
             order.shuffle(&mut rng);
             let (mut loss_sum, mut right, mut seen) = (0.0, 0, 0);
@@ -125,13 +127,13 @@ impl Sequential {
                 if let Some(settings) = &extras.augmentation {
                     xb = augment_batch(&xb, settings, options.seed, epoch, step)?;
                 }
-                let (loss, probs) = self.compute_gradients(&xb, &yb)?;
+                let StepStats { loss, correct } = parallel.compute_gradients(self, &xb, &yb)?;
                 if !loss.is_finite() {
                     return Err(Error::NonFiniteLoss { loss, epoch, step: step + 1 });
                 }
-                optimizer.step(self.params())?;
+                parallel.apply(self, optimizer)?;
                 loss_sum += loss * batch.len() as f64;
-                right += count_correct(&probs, &yb)?;
+                right += correct;
                 seen += batch.len();
                 let (loss, accuracy) = (loss_sum / seen as f64, right as f64 / seen as f64);
                 on_step(&Progress { epoch, epochs: options.epochs, step: step + 1, steps, loss, accuracy });

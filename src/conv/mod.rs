@@ -322,4 +322,8 @@ impl Layer for Conv2D {
             Param { value: &mut self.bias, grad: &self.dbias },
         ]
     }
+
+    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(self.clone()))
+    }
 }
