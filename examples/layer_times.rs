@@ -40,33 +40,29 @@ fn main() -> convnets::Result<()> {
     let warm_up = 20;
     for step in 0..steps + warm_up {
         let keep = step >= warm_up;
-        let mut y = x.clone();
+        // Each layer's output is borrowed from the layer, as in Sequential::forward.
+        let mut y = &x;
         for (i, (_, layer)) in layers.iter_mut().enumerate() {
             let start = Instant::now();
-            let out = layer.forward(&y)?;
-            let took = start.elapsed();
-            y = out.clone(); // outside the timing: training passes references
+            y = layer.forward(y)?;
             if keep {
-                forward[i] += took;
+                forward[i] += start.elapsed();
             }
         }
-        let mut g = softmax_crossentropy_grad(&y, &targets)?;
+        let dz = softmax_crossentropy_grad(y, &targets)?;
+        let mut g = &dz;
         let last = layers.len() - 1;
         for (i, (_, layer)) in layers.iter_mut().enumerate().rev() {
             let start = Instant::now();
-            let dx = if i == last {
-                Some(layer.backward_pre_activation(&g)?)
+            if i == last {
+                g = layer.backward_pre_activation(g)?;
             } else if i == 0 {
-                layer.backward_params(&g).map(|()| None)?
+                layer.backward_params(g)?;
             } else {
-                Some(layer.backward(&g)?)
-            };
-            let took = start.elapsed();
-            if let Some(dx) = dx {
-                g = dx.clone();
+                g = layer.backward(g)?;
             }
             if keep {
-                backward[i] += took;
+                backward[i] += start.elapsed();
             }
         }
     }

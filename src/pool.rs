@@ -60,14 +60,12 @@ fn for_each_window(
     let mut y_offset = 0;
     for n in 0..batch {
         for oh in 0..win.out_h {
+            let (rows, ih) = win.kernel_rows_inside(oh);
             for ow in 0..win.out_w {
+                let (cols, iw) = win.kernel_cols_inside(ow);
                 pixels.clear();
-                for kh in 0..win.k_h {
-                    let Some(ih) = win.input_row(oh, kh) else { continue };
-                    for kw in 0..win.k_w {
-                        let Some(iw) = win.input_col(ow, kw) else { continue };
-                        pixels.push(((n * h + ih) * w + iw) * c);
-                    }
+                for ih in ih..ih + rows.len() {
+                    pixels.extend((iw..iw + cols.len()).map(|iw| ((n * h + ih) * w + iw) * c));
                 }
                 visit(y_offset, &pixels);
                 y_offset += c;
@@ -76,6 +74,40 @@ fn for_each_window(
     }
 }
 // ANCHOR_END: windows
+
+// ANCHOR: keep_larger
+/// Channel by channel, replaces `best` by `candidate` where the candidate is larger, and
+/// records its position (`first_index` for channel 0, then counting up) in `arg`.
+///
+/// Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does. A NaN
+/// wins, so a diverged network shows up in the loss.
+fn keep_larger(best: &mut [f32], arg: &mut [u32], candidate: &[f32], first_index: u32) {
+    // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that picks between old
+    // and new with `&` and `|`, so the loop runs on whole SIMD registers.
+    let update = |b: &mut f32, a: &mut u32, v: f32, i: u32| {
+        let wins = (v > *b) | (v.is_nan() & !b.is_nan());
+        let mask = u32::from(wins).wrapping_neg();
+        *b = f32::from_bits((v.to_bits() & mask) | (b.to_bits() & !mask));
+        *a = (i & mask) | (*a & !mask);
+    };
+    // Eight channels at a time as fixed-size arrays: the compiler then emits straight SIMD
+    // code with no per-channel loop overhead. The channels left over go one by one.
+    const LANES: usize = 8;
+    let (mut bs, mut args, mut vs) =
+        (best.chunks_exact_mut(LANES), arg.chunks_exact_mut(LANES), candidate.chunks_exact(LANES));
+    let mut i = first_index;
+    for ((b, a), v) in (&mut bs).zip(&mut args).zip(&mut vs) {
+        for lane in 0..LANES {
+            update(&mut b[lane], &mut a[lane], v[lane], i + lane as u32);
+        }
+        i += LANES as u32;
+    }
+    let rest = bs.into_remainder().iter_mut().zip(args.into_remainder()).zip(vs.remainder());
+    for (((b, a), &v), i) in rest.zip(i..) {
+        update(b, a, v, i);
+    }
+}
+// ANCHOR_END: keep_larger
 
 /// Max pooling, as Keras's `MaxPooling2D(pool_size, strides, padding)`.
 ///
@@ -171,19 +203,8 @@ impl Layer for MaxPooling2D {
                 for (a, i) in arg.iter_mut().zip(pixels[0] as u32..) {
                     *a = i;
                 }
-                // Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow
-                // does. A NaN wins, so a diverged network shows up in the loss.
                 for &p in &pixels[1..] {
-                    let candidates = xs[p..p + c].iter().zip(p as u32..);
-                    for ((b, a), (&v, i)) in best.iter_mut().zip(arg.iter_mut()).zip(candidates) {
-                        // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that
-                        // picks between old and new with `&` and `|`, so the loop runs on
-                        // whole SIMD registers even with only SSE2.
-                        let wins = (v > *b) | (v.is_nan() & !b.is_nan());
-                        let mask = u32::from(wins).wrapping_neg();
-                        *b = f32::from_bits((v.to_bits() & mask) | (b.to_bits() & !mask));
-                        *a = (i & mask) | (*a & !mask);
-                    }
+                    keep_larger(best, arg, &xs[p..p + c], p as u32);
                 }
             });
         });
@@ -198,13 +219,17 @@ impl Layer for MaxPooling2D {
     fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
         let x_shape = self.input_shape.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
         check_grad_shape("MaxPooling2D", dy, self.output.shape())?;
-        self.dx.reuse_as_zeros(x_shape)?;
+        self.dx.reuse_as(x_shape)?; // zeroed below, an image at a time
         let (x_len, y_len) = (x_shape[1..].iter().product(), self.output.shape()[1..].iter().product());
-        if dy.is_empty() {
+        if dy.is_empty() || x_len == 0 {
+            self.dx.data_mut().fill(0.0);
             return Ok(&self.dx);
         }
         let images = self.dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
         images.zip(self.argmax.par_chunks(y_len)).for_each(|((dx, dy), argmax)| {
+            // Zeroing here rather than all at once: the image's gradient is then still in
+            // cache when the maxima's gradients are added to it.
+            dx.fill(0.0);
             for (&d, &i) in dy.iter().zip(argmax) {
                 dx[i as usize] += d;
             }

@@ -96,15 +96,27 @@ impl Window2D {
     }
     // ANCHOR_END: input_index
 
+    /// The kernel rows `kh` of output row `oh` that see the input rather than the padding,
+    /// as a range, and the input row the first of them sees (see
+    /// [`Window2D::kernel_cols_inside`]).
+    pub fn kernel_rows_inside(&self, oh: usize) -> (Range<usize>, usize) {
+        inside(oh * self.stride_h, self.pads.top, self.in_h, self.k_h)
+    }
+
     /// The kernel columns `kw` of output column `ow` that see the input rather than the
     /// padding, as a range, and the input column the first of them sees. The columns in the
     /// range see consecutive input columns, so one window row is one contiguous run of input.
     pub fn kernel_cols_inside(&self, ow: usize) -> (Range<usize>, usize) {
-        // In padded coordinates kernel column kw sits at ow·stride + kw, and the input spans
-        // pads.left .. pads.left + in_w.
-        let left = ow * self.stride_w;
-        let start = self.pads.left.saturating_sub(left).min(self.k_w);
-        let end = (self.pads.left + self.in_w).saturating_sub(left).clamp(start, self.k_w);
-        (start..end, (left + start).saturating_sub(self.pads.left))
+        inside(ow * self.stride_w, self.pads.left, self.in_w, self.k_w)
     }
+}
+
+/// Along one axis: the window offsets `0..k` that fall inside an input of length `n` padded
+/// by `pad` in front, for a window starting at `start` in padded coordinates (so offset `i`
+/// sits at `start + i`, and the input spans `pad .. pad + n`), and the input index the first
+/// of them sees.
+fn inside(start: usize, pad: usize, n: usize, k: usize) -> (Range<usize>, usize) {
+    let first = pad.saturating_sub(start).min(k);
+    let end = (pad + n).saturating_sub(start).clamp(first, k);
+    (first..end, (start + first).saturating_sub(pad))
 }

@@ -40,15 +40,17 @@ proptest! {
     }
 
     #[test]
-    fn kernel_cols_inside_are_the_columns_input_col_finds(
+    fn kernel_rows_and_cols_inside_are_those_input_row_and_col_find(
         n in 1usize..20, k in 1usize..8, s in 1usize..5, padding in any_padding()
     ) {
-        if let Ok(win) = Window2D::new((3, n), (1, k), (1, s), padding) {
-            for ow in 0..win.out_w {
-                let (inside, first) = win.kernel_cols_inside(ow);
-                for kw in 0..k {
-                    let expected = inside.contains(&kw).then(|| first + (kw - inside.start));
-                    prop_assert_eq!(win.input_col(ow, kw), expected, "ow {} kw {}", ow, kw);
+        if let Ok(win) = Window2D::new((n, n), (k, k), (s, s), padding) {
+            for o in 0..win.out_w {
+                let ((rows, first_row), (cols, first_col)) = (win.kernel_rows_inside(o), win.kernel_cols_inside(o));
+                for i in 0..k {
+                    let row = rows.contains(&i).then(|| first_row + (i - rows.start));
+                    let col = cols.contains(&i).then(|| first_col + (i - cols.start));
+                    prop_assert_eq!(win.input_row(o, i), row, "oh {} kh {}", o, i);
+                    prop_assert_eq!(win.input_col(o, i), col, "ow {} kw {}", o, i);
                 }
             }
         }

@@ -144,15 +144,38 @@ pub fn im2col(g: &ConvGeometry, x: &[f32], cols: &mut [f32]) {
                         dst.fill(0.0);
                         continue;
                     };
-                    dst[..before].fill(0.0);
-                    dst[before..after].copy_from_slice(&image[(ih * w.in_w + iw) * c..][..after - before]);
-                    dst[after..].fill(0.0);
+                    let src = &image[(ih * w.in_w + iw) * c..][..after - before];
+                    copy_short(&mut dst[before..after], src);
+                    if before > 0 || after < dst.len() {
+                        dst[..before].fill(0.0);
+                        dst[after..].fill(0.0);
+                    }
                 }
             }
         }
     }
 }
 // ANCHOR_END: im2col
+
+/// `dst.copy_from_slice(src)`, fast for the few values of a grey image's kernel row too.
+///
+/// A copy whose length is only known at run time calls `memcpy`, and for a handful of values
+/// the call costs several times the copy. A copy whose length is a constant becomes a few
+/// plain moves, so the short lengths get one each.
+#[inline]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        dst[..N].copy_from_slice(&src[..N]);
+    }
+    match dst.len() {
+        1 => fixed::<1>(dst, src),
+        2 => fixed::<2>(dst, src),
+        3 => fixed::<3>(dst, src),
+        4 => fixed::<4>(dst, src),
+        5 => fixed::<5>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
 
 // ANCHOR: col2im
 /// The reverse of [`im2col`] for gradients: adds every row of `dcols` back onto the input
