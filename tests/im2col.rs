@@ -5,7 +5,7 @@
 use convnets::conv::{ConvGeometry, im2col, naive};
 use convnets::gradcheck::{Tolerance, check_layer};
 use convnets::testing::assert_close;
-use convnets::{Activation, Conv2D, ConvAlgorithm, Padding, Tensor};
+use convnets::{Activation, Conv2D, ConvAlgorithm, Layer, Padding, Tensor};
 use proptest::prelude::*;
 
 const ATOL: f32 = 1e-5;
@@ -149,4 +149,29 @@ fn training_gradients_are_deterministic_for_a_thread_count() {
     assert_eq!(two, grads(2), "two threads, twice: the same bits");
     // Across thread counts only the order of additions differs.
     assert_close(&one, &two, 1e-6, 1e-4);
+}
+
+#[test]
+fn a_first_layer_keeps_its_patch_matrix_and_still_matches_naive() {
+    // One input channel and 32 filters: a patch row (9 values) is shorter than an output
+    // row (32), so the forward pass keeps the patch matrix for the backward pass.
+    let x =
+        Tensor::new(&[5, 9, 9, 1], (0..405).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect()).unwrap();
+    let kernel =
+        Tensor::new(&[3, 3, 1, 32], (0..288).map(|i| ((i * 53) % 97) as f32 / 97.0 - 0.5).collect()).unwrap();
+    let dy = Tensor::new(&[5, 7, 7, 32], (0..7840).map(|i| ((i * 11) % 13) as f32 / 13.0 - 0.4).collect())
+        .unwrap();
+    let gradients = |algorithm| {
+        let mut conv = Conv2D::with_weights(kernel.clone(), vec![0.1; 32])
+            .unwrap()
+            .activation(Activation::Relu)
+            .algorithm(algorithm);
+        conv.forward(&x).unwrap();
+        let dx = conv.backward(&dy).unwrap().clone();
+        (dx.into_data(), conv.kernel_grad().to_vec(), conv.bias_grad().to_vec())
+    };
+    let (fast, slow) = (gradients(ConvAlgorithm::Im2col), gradients(ConvAlgorithm::Naive));
+    assert_close(&fast.0, &slow.0, ATOL, RTOL);
+    assert_close(&fast.1, &slow.1, ATOL, RTOL);
+    assert_close(&fast.2, &slow.2, ATOL, RTOL);
 }

@@ -81,6 +81,9 @@ pub struct Workspace {
 struct RunBuffers {
     /// The patch matrix of one tile: `(tile rows, patch_len)`.
     cols: Vec<f32>,
+    /// The whole run's patch matrix, kept from the forward pass for the backward pass when it
+    /// is no larger than the output (see [`keeps_patches`]); empty otherwise.
+    kept: Vec<f32>,
     /// `dz · kernelᵀ` for one tile, before col2im: `(tile rows, patch_len)`.
     dcols: Vec<f32>,
     /// The gradient before the activation, `∂loss/∂z`, for one tile: `(tile rows, out_c)`.
@@ -117,6 +120,15 @@ fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
         buffer.resize(len, 0.0);
     }
     &mut buffer[..len]
+}
+
+/// Whether the forward pass keeps its patch matrix for the backward pass, rather than the
+/// backward pass rebuilding it tile by tile. Keeping it means writing it out to memory and
+/// reading it back; rebuilding it means copying the input again. When a patch row is no
+/// longer than an output row (a first layer with one input channel: 9 values against 32
+/// filters), keeping is the cheaper of the two.
+fn keeps_patches(g: &ConvGeometry) -> bool {
+    g.patch_len() <= g.out_c
 }
 
 /// Samples per parallel run: the batch split as evenly as the threads allow.
@@ -227,10 +239,18 @@ pub fn forward_with(
     let (per_run, per_tile) = (samples_per_run(g.batch), ws.tile_samples(g));
     let runs = ws.runs(g.batch.div_ceil(per_run));
     let x_runs = x.par_chunks(per_run * x_len);
+    let keep = keeps_patches(g);
     runs.par_iter_mut().zip(x_runs).zip(y.par_chunks_mut(per_run * y_len)).for_each(|((buf, x), y)| {
-        for (x, y) in x.chunks(per_tile * x_len).zip(y.chunks_mut(per_tile * y_len)) {
+        let run_rows = x.len() / x_len * g.window.out_h * g.window.out_w;
+        buf.kept.resize(if keep { run_rows * len } else { 0 }, 0.0);
+        for (i, (x, y)) in x.chunks(per_tile * x_len).zip(y.chunks_mut(per_tile * y_len)).enumerate() {
             let tile = g.with_batch(x.len() / x_len);
-            let cols = scratch(&mut buf.cols, tile.patch_rows() * len);
+            let cols = if keep {
+                &mut buf.kept[i * per_tile * g.window.out_h * g.window.out_w * len..]
+                    [..tile.patch_rows() * len]
+            } else {
+                scratch(&mut buf.cols, tile.patch_rows() * len)
+            };
             im2col(&tile, x, cols);
             // cols: [tile rows, len] · kernel: [len, out_c] = y: [tile rows, out_c]
             gemm(Mat::new(cols, tile.patch_rows(), len), Mat::new(kernel, len, out_c), 0.0, y);
@@ -270,6 +290,9 @@ pub struct Gradients<'a> {
 /// gradient gives `dz`, the tile's patch matrix is rebuilt from the input, and then
 /// `dkernel += colsᵀ · dz`, `dbias +=` the column sums of `dz`, and, if `dx` is wanted,
 /// `dx = col2im(dz · kernelᵀ)` (overwritten, not added to).
+///
+/// `ws` must be the workspace of the [`forward_with`] that produced `seen` (or a fresh one):
+/// for some geometries it holds that pass's patch matrix.
 pub fn backward_with(
     ws: &mut Workspace,
     g: &ConvGeometry,
@@ -284,6 +307,7 @@ pub fn backward_with(
         return;
     }
     let (per_run, per_tile) = (samples_per_run(g.batch), ws.tile_samples(g));
+    let keep = keeps_patches(g);
     let runs = ws.runs(g.batch.div_ceil(per_run));
     // One work item per run, each with its own slices of every buffer.
     let dx_runs: Vec<Option<&mut [f32]>> = match grads.dx {
@@ -308,8 +332,15 @@ pub fn backward_with(
             let rows = tile.patch_rows();
             let dz = scratch(&mut buf.dz, dy.len());
             seen.activation.backward(y, dy, dz, out_c);
-            let cols = scratch(&mut buf.cols, rows * len);
-            im2col(&tile, x, cols);
+            let kept_at = i * per_tile * g.window.out_h * g.window.out_w * len;
+            let cols = match buf.kept.get(kept_at..kept_at + rows * len) {
+                Some(kept) if keep => kept,
+                _ => {
+                    let cols = scratch(&mut buf.cols, rows * len);
+                    im2col(&tile, x, cols);
+                    cols
+                }
+            };
             // dkernel += colsᵀ · dz, computed as its transpose dzᵀ · cols: [out_c, rows] ·
             // [rows, len], written into dk's storage column by column. Reading `cols` row by
             // row (as the right operand) is much faster than gathering its columns.
