@@ -72,6 +72,25 @@ pub trait Layer: Send {
         self.backward(dy).map(|_| ())
     }
 
+    /// [`Layer::backward_params`] with `dz` taken before the layer's activation, as in
+    /// [`Layer::backward_pre_activation`].
+    fn backward_params_pre_activation(&mut self, dz: &Tensor) -> Result<()> {
+        self.backward_pre_activation(dz).map(|_| ())
+    }
+
+    /// Whether the layer implements [`Layer::backward_through_relu`] (false by default).
+    fn folds_relu(&self) -> bool {
+        false
+    }
+
+    /// For a layer right after one that ends in a ReLU: like [`Layer::backward`], but returns
+    /// the gradient with respect to that ReLU's *input*, folding the ReLU's gradient in, when
+    /// the layer can do that more cheaply than the two steps separately
+    /// ([`MaxPooling2D`](crate::MaxPooling2D) can). Only called if [`Layer::folds_relu`].
+    fn backward_through_relu(&mut self, _dy: &Tensor) -> Result<&Tensor> {
+        Err(Error::Model(format!("{} cannot fold a ReLU's gradient into its own", self.class_name())))
+    }
+
     /// The layer's output before its softmax in the last forward pass, if it ends in one:
     /// the logits the cross-entropy is computed from.
     fn logits(&self) -> Option<&Tensor> {

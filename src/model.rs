@@ -258,13 +258,30 @@ impl Sequential {
             .position(|e| e.trainable)
             .ok_or_else(|| Error::Model("every layer is frozen: there is nothing to train".into()))?;
         let needed = &mut self.entries[first_trainable..];
+        // Whether each layer follows a ReLU, whose gradient it may fold into its own.
+        let after_relu: Vec<bool> = (0..needed.len())
+            .map(|i| i > 0 && needed[i - 1].layer.activation() == Activation::Relu)
+            .collect();
         let (last, rest) = needed.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
         let mut grad = last.layer.backward_pre_activation(&dz)?;
+        // True when `grad` is already taken before the next layer's activation.
+        let mut before_activation = false;
         if let Some((first, middle)) = rest.split_first_mut() {
-            for entry in middle.iter_mut().rev() {
-                grad = entry.layer.backward(grad)?;
+            for (entry, &after_relu) in middle.iter_mut().zip(&after_relu[1..]).rev() {
+                let layer = &mut entry.layer;
+                (grad, before_activation) = if before_activation {
+                    (layer.backward_pre_activation(grad)?, false)
+                } else if after_relu && layer.folds_relu() {
+                    (layer.backward_through_relu(grad)?, true)
+                } else {
+                    (layer.backward(grad)?, false)
+                };
             }
-            first.layer.backward_params(grad)?;
+            if before_activation {
+                first.layer.backward_params_pre_activation(grad)?;
+            } else {
+                first.layer.backward_params(grad)?;
+            }
         }
         Ok((loss, probs))
     }

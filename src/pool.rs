@@ -151,6 +151,32 @@ impl MaxPooling2D {
         self
     }
 
+    /// `dx` from `dy`, an image at a time: each output's gradient goes to its window's
+    /// winner; `through_relu` keeps only those of positive outputs (see
+    /// [`Layer::backward_through_relu`]).
+    fn scatter_gradient(&mut self, dy: &Tensor, through_relu: bool) -> Result<&Tensor> {
+        let x_shape = self.input_shape.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
+        check_grad_shape("MaxPooling2D", dy, self.output.shape())?;
+        self.dx.reuse_as(x_shape)?; // zeroed below, an image at a time
+        let (x_len, y_len) = (x_shape[1..].iter().product(), self.output.shape()[1..].iter().product());
+        if dy.is_empty() || x_len == 0 {
+            self.dx.data_mut().fill(0.0);
+            return Ok(&self.dx);
+        }
+        let images = self.dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
+        let winners = self.argmax.par_chunks(y_len).zip(self.output.data().par_chunks(y_len));
+        images.zip(winners).for_each(|((dx, dy), (argmax, y))| {
+            // Zeroing here rather than all at once: the image's gradient is then still in
+            // cache when the winners' gradients are added to it.
+            dx.fill(0.0);
+            for ((&d, &i), &y) in dy.iter().zip(argmax).zip(y) {
+                // Written with `y > 0`, as in ReLU: a NaN output blocks the gradient too.
+                dx[i as usize] += if !through_relu || y > 0.0 { d } else { 0.0 };
+            }
+        });
+        Ok(&self.dx)
+    }
+
     /// For each output value of the last forward pass, where the maximum of its window was:
     /// the flat index into that image's `(h, w, c)` input.
     pub fn argmax(&self) -> &[u32] {
@@ -217,25 +243,22 @@ impl Layer for MaxPooling2D {
     /// `dx[argmax[o]] += dy[o]`. Every other input gets 0. (`+=`, because with strides
     /// smaller than the pool one input can win several overlapping windows.)
     fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
-        let x_shape = self.input_shape.as_ref().ok_or_else(|| no_forward("MaxPooling2D"))?;
-        check_grad_shape("MaxPooling2D", dy, self.output.shape())?;
-        self.dx.reuse_as(x_shape)?; // zeroed below, an image at a time
-        let (x_len, y_len) = (x_shape[1..].iter().product(), self.output.shape()[1..].iter().product());
-        if dy.is_empty() || x_len == 0 {
-            self.dx.data_mut().fill(0.0);
-            return Ok(&self.dx);
-        }
-        let images = self.dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
-        images.zip(self.argmax.par_chunks(y_len)).for_each(|((dx, dy), argmax)| {
-            // Zeroing here rather than all at once: the image's gradient is then still in
-            // cache when the maxima's gradients are added to it.
-            dx.fill(0.0);
-            for (&d, &i) in dy.iter().zip(argmax) {
-                dx[i as usize] += d;
-            }
-        });
-        Ok(&self.dx)
+        self.scatter_gradient(dy, false)
     }
+
+    /// When the layer before applied a ReLU, its gradient can be folded in here for free.
+    /// Max pooling and ReLU commute (the largest of some ReLU outputs is the ReLU of the
+    /// largest input), so the winner of a window was positive exactly when the window's
+    /// output is: the gradient reaches the winner's pre-ReLU value if `y[o] > 0`, else
+    /// nothing does. This spares the ReLU a pass over its whole output and gradient.
+    fn backward_through_relu(&mut self, dy: &Tensor) -> Result<&Tensor> {
+        self.scatter_gradient(dy, true)
+    }
+
+    fn folds_relu(&self) -> bool {
+        true
+    }
+    // ANCHOR_END: max_backward
     // ANCHOR_END: max_backward
 
     fn clone_layer(&self) -> Option<Box<dyn Layer>> {

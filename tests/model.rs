@@ -99,3 +99,51 @@ fn predict_in_batches_equals_one_big_forward() {
         "3 channels for a 2-channel model"
     );
 }
+
+/// Every weight gradient of `model` after one backward pass without any shortcut: each layer's
+/// own `backward`, the ReLU's gradient taken by the layer that applied it.
+fn plain_gradients(model: &mut Sequential, x: &Tensor, targets: &Tensor) -> Vec<f32> {
+    let probs = model.forward(x).unwrap().clone();
+    let dz = convnets::loss::softmax_crossentropy_grad(&probs, targets).unwrap();
+    model.backward_range(&dz, 0..model.len(), true).unwrap();
+    model.params().iter().flat_map(|p| p.grad.to_vec()).collect()
+}
+
+/// Checks that `compute_gradients`, which lets each max pooling take the ReLU's gradient of
+/// the layer before it, gives the same bits as the plain backward pass.
+fn assert_folding_changes_nothing(make: impl Fn() -> Sequential, shape: [usize; 3], classes: usize) {
+    let len = 4 * shape.iter().product::<usize>();
+    let values = (0..len).map(|i| ((i * 37) % 101) as f32 / 50.0 - 0.5).collect();
+    let x = Tensor::new(&[4, shape[0], shape[1], shape[2]], values).unwrap();
+    let labels: Vec<u8> = (0..4).map(|i| (i % classes) as u8).collect();
+    let targets = convnets::metrics::to_categorical(&labels, classes).unwrap();
+    let mut model = make();
+    model.compute_gradients(&x, &targets).unwrap();
+    let folded: Vec<f32> = model.params().iter().flat_map(|p| p.grad.to_vec()).collect();
+    assert_eq!(folded, plain_gradients(&mut make(), &x, &targets));
+    assert!(folded.iter().any(|&g| g != 0.0));
+}
+
+#[test]
+fn folding_relu_into_max_pooling_gives_the_same_gradients() {
+    assert_folding_changes_nothing(|| book_model(6).unwrap(), [28, 28, 1], 10);
+    // Overlapping windows (3×3, stride 2, same padding): one input can win several windows.
+    let overlapping = || {
+        let mut model = Sequential::new(&[9, 9, 2], 3);
+        model
+            .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
+            .unwrap()
+            .add(MaxPooling2D::new((3, 3)).strides((2, 2)).padding(convnets::Padding::Same))
+            .unwrap()
+            .add(Conv2D::new(3, (2, 2)).activation(Activation::Relu))
+            .unwrap()
+            .add(MaxPooling2D::new((2, 2)))
+            .unwrap()
+            .add(Flatten::new())
+            .unwrap()
+            .add(Dense::new(3).activation(Activation::Softmax))
+            .unwrap();
+        model
+    };
+    assert_folding_changes_nothing(overlapping, [9, 9, 2], 3);
+}

@@ -330,8 +330,13 @@ pub fn backward_with(
         for (i, ((x, y), dy)) in tiles.enumerate() {
             let tile = g.with_batch(x.len() / x_len);
             let rows = tile.patch_rows();
-            let dz = scratch(&mut buf.dz, dy.len());
-            seen.activation.backward(y, dy, dz, out_c);
+            let dz = if seen.activation == Activation::Linear {
+                dy // nothing to undo: the gradient already is dz
+            } else {
+                let dz = scratch(&mut buf.dz, dy.len());
+                seen.activation.backward(y, dy, dz, out_c);
+                dz
+            };
             let kept_at = i * per_tile * g.window.out_h * g.window.out_w * len;
             let cols = match buf.kept.get(kept_at..kept_at + rows * len) {
                 Some(kept) if keep => kept,

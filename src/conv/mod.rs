@@ -305,6 +305,10 @@ impl Layer for Conv2D {
         self.gradients(dy, self.activation, false)
     }
 
+    fn backward_params_pre_activation(&mut self, dz: &Tensor) -> Result<()> {
+        self.gradients(dz, Activation::Linear, false)
+    }
+
     fn spec(&self) -> Option<LayerSpec> {
         Some(LayerSpec::Conv2D {
             kernel: self.kernel.clone()?,
