@@ -7,6 +7,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 use convnets::conv::{ConvGeometry, im2col, naive};
+use convnets::data_parallel::DataParallel;
 use convnets::gemm::{Mat, gemm};
 use convnets::metrics::to_categorical;
 use convnets::model::book_model;
@@ -79,7 +80,16 @@ fn training_step(c: &mut Criterion) {
     let mut opt = RmsProp::default();
     let mut group = c.benchmark_group("training step (batch 64)");
     group.sample_size(20).throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function(BenchmarkId::new("book model", "im2col"), |b| {
+    // As `fit` does it: one model replica per thread, each on its share of the batch.
+    let mut parallel = DataParallel::new(&model, rayon::current_num_threads());
+    group.bench_function(BenchmarkId::new("book model", "data parallel"), |b| {
+        b.iter(|| {
+            parallel.compute_gradients(&mut model, &x, &y).expect("shapes fit");
+            parallel.apply(&mut model, &mut opt).expect("gradients exist");
+        })
+    });
+    // The layers' own parallelism only: every layer splits the batch between the threads.
+    group.bench_function(BenchmarkId::new("book model", "layer parallel"), |b| {
         b.iter(|| {
             model.compute_gradients(&x, &y).expect("shapes fit");
             opt.step(model.params()).expect("gradients exist");
