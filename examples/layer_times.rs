@@ -51,13 +51,21 @@ fn main() -> convnets::Result<()> {
         }
         let dz = softmax_crossentropy_grad(y, &targets)?;
         let mut g = &dz;
-        let last = layers.len() - 1;
+        // As Sequential::compute_gradients: each pooling folds in the gradient of the ReLU
+        // that ends the convolution before it.
+        let mut before_activation = true;
         for (i, (_, layer)) in layers.iter_mut().enumerate().rev() {
             let start = Instant::now();
-            if i == last {
-                g = layer.backward_pre_activation(g)?;
-            } else if i == 0 {
-                layer.backward_params(g)?;
+            if i == 0 {
+                if before_activation {
+                    layer.backward_params_pre_activation(g)?;
+                } else {
+                    layer.backward_params(g)?;
+                }
+            } else if before_activation {
+                (g, before_activation) = (layer.backward_pre_activation(g)?, false);
+            } else if layer.folds_relu() {
+                (g, before_activation) = (layer.backward_through_relu(g)?, true);
             } else {
                 g = layer.backward(g)?;
             }

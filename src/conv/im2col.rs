@@ -196,20 +196,17 @@ pub fn col2im(g: &ConvGeometry, dcols: &[f32], dx: &mut [f32]) {
     let w = &g.window;
     let c = g.in_c;
     let mut rows = dcols.chunks_exact(g.patch_len());
-    for n in 0..g.batch {
+    for image in dx.chunks_exact_mut(w.in_h * w.in_w * c).take(g.batch) {
         for oh in 0..w.out_h {
             for ow in 0..w.out_w {
                 let Some(row) = rows.next() else { return };
-                for kh in 0..w.k_h {
+                // As in im2col: one contiguous run of the image per kernel row.
+                let (inside, iw) = w.kernel_cols_inside(ow);
+                let (before, after) = (inside.start * c, inside.end * c);
+                for (kh, src) in row.chunks_exact(w.k_w * c).enumerate() {
                     let Some(ih) = w.input_row(oh, kh) else { continue };
-                    for kw in 0..w.k_w {
-                        let Some(iw) = w.input_col(ow, kw) else { continue };
-                        let src = &row[(kh * w.k_w + kw) * c..][..c];
-                        let dst = &mut dx[((n * w.in_h + ih) * w.in_w + iw) * c..][..c];
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += s;
-                        }
-                    }
+                    let dst = &mut image[(ih * w.in_w + iw) * c..][..after - before];
+                    dst.iter_mut().zip(&src[before..after]).for_each(|(d, s)| *d += s);
                 }
             }
         }
