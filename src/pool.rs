@@ -76,16 +76,17 @@ fn for_each_window(
 // ANCHOR_END: windows
 
 // ANCHOR: keep_larger
-/// Channel by channel, replaces `best` by `candidate` where the candidate is larger, and
-/// records its position (`first_index` for channel 0, then counting up) in `arg`.
+/// Channel by channel, replaces `best` by `candidate` where the candidate is larger (or
+/// everywhere, for the window's `FIRST` pixel), and records its position (`first_index` for
+/// channel 0, then counting up) in `arg`.
 ///
 /// Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does. A NaN
 /// wins, so a diverged network shows up in the loss.
-fn keep_larger(best: &mut [f32], arg: &mut [u32], candidate: &[f32], first_index: u32) {
+fn keep_larger<const FIRST: bool>(best: &mut [f32], arg: &mut [u32], candidate: &[f32], first_index: u32) {
     // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that picks between old
     // and new with `&` and `|`, so the loop runs on whole SIMD registers.
     let update = |b: &mut f32, a: &mut u32, v: f32, i: u32| {
-        let wins = (v > *b) | (v.is_nan() & !b.is_nan());
+        let wins = FIRST | (v > *b) | (v.is_nan() & !b.is_nan());
         let mask = u32::from(wins).wrapping_neg();
         *b = f32::from_bits((v.to_bits() & mask) | (b.to_bits() & !mask));
         *a = (i & mask) | (*a & !mask);
@@ -151,6 +152,7 @@ impl MaxPooling2D {
         self
     }
 
+    // ANCHOR: scatter
     /// `dx` from `dy`, an image at a time: each output's gradient goes to its window's
     /// winner; `through_relu` keeps only those of positive outputs (see
     /// [`Layer::backward_through_relu`]).
@@ -176,6 +178,7 @@ impl MaxPooling2D {
         });
         Ok(&self.dx)
     }
+    // ANCHOR_END: scatter
 
     /// For each output value of the last forward pass, where the maximum of its window was:
     /// the flat index into that image's `(h, w, c)` input.
@@ -225,12 +228,10 @@ impl Layer for MaxPooling2D {
         images.zip(self.argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
             for_each_window((1, h, w, c), &win, |out, pixels| {
                 let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
-                best.copy_from_slice(&xs[pixels[0]..pixels[0] + c]);
-                for (a, i) in arg.iter_mut().zip(pixels[0] as u32..) {
-                    *a = i;
-                }
+                let first = pixels[0];
+                keep_larger::<true>(best, arg, &xs[first..first + c], first as u32);
                 for &p in &pixels[1..] {
-                    keep_larger(best, arg, &xs[p..p + c], p as u32);
+                    keep_larger::<false>(best, arg, &xs[p..p + c], p as u32);
                 }
             });
         });
