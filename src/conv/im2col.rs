@@ -253,8 +253,8 @@ pub fn forward_with(
             gemm(Mat::new(cols, tile.patch_rows(), len), Mat::new(kernel, len, out_c), 0.0, y);
             for row in y.chunks_exact_mut(out_c) {
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                activation.apply(row, out_c);
             }
-            activation.apply(y, out_c);
         }
     });
 }
