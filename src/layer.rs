@@ -49,6 +49,10 @@ pub trait Layer: Send {
     fn backward(&mut self, dy: &Tensor) -> Result<&Tensor>;
 
     /// The activation the layer applies last (`Linear` for layers without one).
+    ///
+    /// A layer that reports `Relu` must also implement [`Layer::backward_pre_activation`]
+    /// and [`Layer::backward_params_pre_activation`]: during training, a max pooling after it
+    /// hands it the gradient from before its ReLU ([`Layer::backward_through_relu`]).
     fn activation(&self) -> Activation {
         Activation::Linear
     }
