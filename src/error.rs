@@ -49,5 +49,5 @@ pub enum Error {
     Mnist(#[from] crate::mnist::MnistError),
 }
 
-/// `Result` with the crate's [`Error`].
+/// `Result` with the crate's [`Error`](enum@Error).
 pub type Result<T> = std::result::Result<T, Error>;

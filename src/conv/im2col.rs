@@ -21,7 +21,8 @@
 //!   batch 64, six times its input), and writing it out to main memory only to read it back
 //!   costs more than the multiplication. So the batch goes through in *tiles* of a few samples
 //!   whose patch matrix fits in a core's L2 cache, and the backward pass rebuilds each tile's
-//!   patch matrix from the saved input instead of keeping the whole one.
+//!   patch matrix from the saved input instead of keeping the whole one (unless it is smaller
+//!   than the output: `keeps_patches`).
 //! - **Parallel runs.** The batch is cut into one run of consecutive samples per rayon
 //!   thread. Each run's rows of `cols`, `y`, `dx` are its own, so the threads never share a
 //!   buffer; the kernel and bias gradients are summed per run and then added up in run order,
@@ -73,6 +74,7 @@ pub const TILE_BYTES: usize = 512 * 1024;
 pub struct Workspace {
     /// Samples per tile; `None` chooses from [`TILE_BYTES`].
     tile_samples: Option<usize>,
+    /// One set of buffers per parallel run.
     runs: Vec<RunBuffers>,
 }
 
