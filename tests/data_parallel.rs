@@ -6,7 +6,7 @@ use convnets::metrics::to_categorical;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
 use convnets::testing::assert_close;
-use convnets::{Sequential, Tensor};
+use convnets::{Activation, Conv2D, Dense, Flatten, Layer, MaxPooling2D, Sequential, Tensor};
 
 fn batch(n: usize) -> (Tensor, Tensor) {
     let x = Tensor::new(&[n, 28, 28, 1], (0..n * 784).map(|i| ((i * 31) % 256) as f32 / 255.0).collect())
@@ -95,4 +95,53 @@ fn a_batch_without_targets_is_an_error() {
     let mut model = book_model(0).unwrap();
     let mut parallel = DataParallel::new(&model, 2);
     assert!(parallel.compute_gradients(&mut model, &x, &y).is_err());
+}
+
+/// A layer written outside the crate, without `clone_layer`: it applies its inner `Flatten`.
+struct Unclonable(Flatten);
+
+impl Layer for Unclonable {
+    fn kind(&self) -> &'static str {
+        "unclonable"
+    }
+    fn class_name(&self) -> &'static str {
+        "Unclonable"
+    }
+    fn build(&mut self, shape: &[usize], rng: &mut rand::rngs::StdRng) -> convnets::Result<Vec<usize>> {
+        self.0.build(shape, rng)
+    }
+    fn param_count(&self) -> usize {
+        0
+    }
+    fn forward(&mut self, x: &Tensor) -> convnets::Result<&Tensor> {
+        self.0.forward(x)
+    }
+    fn backward(&mut self, dy: &Tensor) -> convnets::Result<&Tensor> {
+        self.0.backward(dy)
+    }
+}
+
+#[test]
+fn a_model_that_cannot_be_copied_trains_as_one_replica() {
+    let small = || {
+        let mut model = Sequential::new(&[28, 28, 1], 8);
+        model
+            .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
+            .unwrap()
+            .add(MaxPooling2D::new((2, 2)))
+            .unwrap()
+            .add_boxed(Box::new(Unclonable(Flatten::new())))
+            .unwrap()
+            .add(Dense::new(10).activation(Activation::Softmax))
+            .unwrap();
+        model
+    };
+    let (x, y) = batch(6);
+    let (_, expected) = plain_gradients(&mut small(), &x, &y);
+    let mut model = small();
+    assert!(model.replicate().is_none());
+    let mut parallel = DataParallel::new(&model, 4);
+    assert_eq!(parallel.threads(), 1);
+    parallel.compute_gradients(&mut model, &x, &y).unwrap();
+    assert_eq!(parallel.gradients().concat(), expected);
 }
