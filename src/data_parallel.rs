@@ -111,7 +111,16 @@ impl DataParallel {
     /// [`DataParallel::compute_gradients`], then copies the new weights to the replicas.
     pub fn apply(&mut self, model: &mut Sequential, optimizer: &mut RmsProp) -> Result<()> {
         let grads = self.shards.first().map_or(&[][..], |shard| &shard.grads);
-        let params = model.params().into_iter().zip(grads).map(|(p, grad)| Param { value: p.value, grad });
+        let params = model.params();
+        if params.len() != grads.len() {
+            return Err(Error::Model(format!(
+                "the model has {} parameter arrays but there are gradients for {}: \
+                 call compute_gradients first",
+                params.len(),
+                grads.len()
+            )));
+        }
+        let params = params.into_iter().zip(grads).map(|(p, grad)| Param { value: p.value, grad });
         optimizer.step(params.collect())?;
         for replica in &mut self.replicas {
             for (copy, original) in replica.params().into_iter().zip(model.params()) {

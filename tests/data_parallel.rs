@@ -145,3 +145,11 @@ fn a_model_that_cannot_be_copied_trains_as_one_replica() {
     parallel.compute_gradients(&mut model, &x, &y).unwrap();
     assert_eq!(parallel.gradients().concat(), expected);
 }
+
+#[test]
+fn applying_before_any_gradients_is_an_error() {
+    let mut model = book_model(0).unwrap();
+    let mut parallel = DataParallel::new(&model, 2);
+    let err = parallel.apply(&mut model, &mut RmsProp::default()).unwrap_err();
+    assert!(err.to_string().contains("compute_gradients first"), "{err}");
+}
