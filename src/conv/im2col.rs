@@ -37,7 +37,12 @@ use crate::gemm::{Mat, gemm, gemm_into_transposed};
 impl ConvGeometry {
     /// Rows of the patch matrix: one per output position, `batch · out_h · out_w`.
     pub fn patch_rows(&self) -> usize {
-        self.batch * self.window.out_h * self.window.out_w
+        self.batch * self.sample_rows()
+    }
+
+    /// Rows of the patch matrix per sample: `out_h · out_w`.
+    pub fn sample_rows(&self) -> usize {
+        self.window.out_h * self.window.out_w
     }
 
     /// Columns of the patch matrix: one per kernel weight of one filter, `k_h · k_w · in_c`.
@@ -52,7 +57,7 @@ impl ConvGeometry {
 
     /// Output values per sample: `out_h · out_w · out_c`.
     pub fn sample_output_len(&self) -> usize {
-        self.window.out_h * self.window.out_w * self.out_c
+        self.sample_rows() * self.out_c
     }
 
     /// The same convolution over `batch` samples.
@@ -104,7 +109,7 @@ impl Workspace {
 
     /// Samples per tile for geometry `g`.
     fn tile_samples(&self, g: &ConvGeometry) -> usize {
-        let sample_bytes = g.window.out_h * g.window.out_w * (g.patch_len() + g.out_c) * size_of::<f32>();
+        let sample_bytes = g.sample_rows() * (g.patch_len() + g.out_c) * size_of::<f32>();
         self.tile_samples.unwrap_or(TILE_BYTES / sample_bytes.max(1)).max(1)
     }
 
@@ -240,13 +245,12 @@ pub fn forward_with(
     let x_runs = x.par_chunks(per_run * x_len);
     let keep = keeps_patches(g);
     runs.par_iter_mut().zip(x_runs).zip(y.par_chunks_mut(per_run * y_len)).for_each(|((buf, x), y)| {
-        let run_rows = x.len() / x_len * g.window.out_h * g.window.out_w;
+        let run_rows = x.len() / x_len * g.sample_rows();
         buf.kept.resize(if keep { run_rows * len } else { 0 }, 0.0);
         for (i, (x, y)) in x.chunks(per_tile * x_len).zip(y.chunks_mut(per_tile * y_len)).enumerate() {
             let tile = g.with_batch(x.len() / x_len);
             let cols = if keep {
-                &mut buf.kept[i * per_tile * g.window.out_h * g.window.out_w * len..]
-                    [..tile.patch_rows() * len]
+                &mut buf.kept[i * per_tile * g.sample_rows() * len..][..tile.patch_rows() * len]
             } else {
                 scratch(&mut buf.cols, tile.patch_rows() * len)
             };
@@ -336,7 +340,7 @@ pub fn backward_with(
                 seen.activation.backward(y, dy, dz, out_c);
                 dz
             };
-            let kept_at = i * per_tile * g.window.out_h * g.window.out_w * len;
+            let kept_at = i * per_tile * g.sample_rows() * len;
             let cols = match buf.kept.get(kept_at..kept_at + rows * len) {
                 Some(kept) if keep => kept,
                 _ => {
