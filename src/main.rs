@@ -129,7 +129,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// How the convolutions are computed.
-    #[arg(long, value_enum, default_value_t = Conv::Im2col)]
+    #[arg(long, value_enum, default_value_t = Conv::Auto)]
     conv: Conv,
 }
 
@@ -140,6 +140,10 @@ enum Conv {
     Naive,
     /// Patch matrix + matrix multiplication.
     Im2col,
+    /// Direct loops over blocks of filters held in registers.
+    Direct,
+    /// Direct for layers with short windows (the first), im2col for the others.
+    Auto,
 }
 
 impl From<Conv> for ConvAlgorithm {
@@ -147,6 +151,8 @@ impl From<Conv> for ConvAlgorithm {
         match conv {
             Conv::Naive => ConvAlgorithm::Naive,
             Conv::Im2col => ConvAlgorithm::Im2col,
+            Conv::Direct => ConvAlgorithm::Direct,
+            Conv::Auto => ConvAlgorithm::Auto,
         }
     }
 }

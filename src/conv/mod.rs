@@ -1,8 +1,9 @@
 //! The `Conv2D` layer: learned filters slid over the input.
 //!
-//! The arithmetic lives in plain functions over slices ([`naive`]); the layer holds the
-//! kernel and bias, checks shapes and applies the activation.
+//! The arithmetic lives in plain functions over slices ([`naive`], [`im2col`], [`direct`]);
+//! the layer holds the kernel and bias, checks shapes and picks the algorithm.
 
+pub mod direct;
 pub mod im2col;
 pub mod naive;
 
@@ -68,15 +69,37 @@ impl ConvGeometry {
     }
 }
 
-/// How a [`Conv2D`] computes its convolution. Both give the same numbers (tested equal).
+// ANCHOR: algorithm
+/// How a [`Conv2D`] computes its convolution. All give the same numbers (tested equal, up
+/// to the order in which f32 sums are added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvAlgorithm {
     /// Plain nested loops ([`naive`]): the reference, easy to follow, slow.
     Naive,
-    /// Patch matrix + matrix multiplication ([`im2col`]): fast.
-    #[default]
+    /// Patch matrix + matrix multiplication ([`im2col`]): fast when each output is a long
+    /// dot product.
     Im2col,
+    /// The loops reordered to keep a block of filters in registers ([`direct`]): fast when
+    /// each output is a short dot product (a first layer over grey images).
+    Direct,
+    /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
+    /// (`k_h · k_w · in_c ≤ filters`: 9 against 32 in the book's first layer), otherwise
+    /// [`ConvAlgorithm::Im2col`]: the faster of the two for each of the book's layers.
+    #[default]
+    Auto,
 }
+
+impl ConvAlgorithm {
+    /// The algorithm actually used for geometry `g`: [`ConvAlgorithm::Auto`] resolved.
+    pub fn for_geometry(self, g: &ConvGeometry) -> ConvAlgorithm {
+        match self {
+            ConvAlgorithm::Auto if g.patch_len() <= g.out_c => ConvAlgorithm::Direct,
+            ConvAlgorithm::Auto => ConvAlgorithm::Im2col,
+            chosen => chosen,
+        }
+    }
+}
+// ANCHOR_END: algorithm
 
 /// A 2-D convolution layer, as Keras's `Conv2D(filters, kernel_size, strides, padding,
 /// activation)`. The kernel is stored HWIO: `(kernel_h, kernel_w, in_channels, filters)`.
@@ -99,8 +122,8 @@ pub struct Conv2D {
     output: Tensor,
     /// The last input: the kernel gradient is computed from it.
     input: Tensor,
-    /// `∂loss/∂(output before the activation)`, for the naive algorithm (im2col computes it
-    /// a tile at a time in its workspace).
+    /// `∂loss/∂(output before the activation)`, for the naive and direct algorithms (im2col
+    /// computes it a tile at a time in its workspace).
     dz: Tensor,
     /// `∂loss/∂input`.
     dx: Tensor,
@@ -164,7 +187,7 @@ impl Conv2D {
         self
     }
 
-    /// Chooses how the convolution is computed (im2col by default).
+    /// Chooses how the convolution is computed ([`ConvAlgorithm::Auto`] by default).
     pub fn algorithm(mut self, algorithm: ConvAlgorithm) -> Conv2D {
         self.algorithm = algorithm;
         self
@@ -206,7 +229,7 @@ impl Conv2D {
         self.dbias.clear();
         self.dbias.resize(self.filters, 0.0);
         let (dk, db) = (&mut self.dkernel, &mut self.dbias);
-        match self.algorithm {
+        match self.algorithm.for_geometry(&g) {
             ConvAlgorithm::Naive => {
                 self.dz.reuse_as(dy.shape())?; // every value is written below
                 activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
@@ -215,7 +238,23 @@ impl Conv2D {
                 let (x, dz) = (self.input.data(), self.dz.data());
                 naive::backward(&g, x, kernel.data(), dz, self.dx.data_mut(), dk, db);
             }
-            ConvAlgorithm::Im2col => {
+            ConvAlgorithm::Direct => {
+                let dz = if activation == Activation::Linear {
+                    dy.data() // nothing to undo: the gradient already is dz
+                } else {
+                    self.dz.reuse_as(dy.shape())?; // every value is written below
+                    activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
+                    self.dz.data()
+                };
+                let dx = if need_dx {
+                    self.dx.reuse_as_zeros(&g.input_shape())?;
+                    Some(self.dx.data_mut())
+                } else {
+                    None
+                };
+                direct::backward(&g, self.input.data(), kernel.data(), dz, dx, dk, db);
+            }
+            ConvAlgorithm::Im2col | ConvAlgorithm::Auto => {
                 // The activation's gradient is taken tile by tile inside, while in cache.
                 let seen =
                     im2col::ForwardPass { input: self.input.data(), output: self.output.data(), activation };
@@ -270,12 +309,16 @@ impl Layer for Conv2D {
         let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
         let g = ConvGeometry::new(x.shape(), kernel.shape(), self.strides, self.padding)?;
         self.output.reuse_as(&g.output_shape())?; // every value is written below
-        match self.algorithm {
+        match self.algorithm.for_geometry(&g) {
             ConvAlgorithm::Naive => {
                 naive::forward(&g, x.data(), kernel.data(), &self.bias, self.output.data_mut());
                 self.activation.apply(self.output.data_mut(), g.out_c);
             }
-            ConvAlgorithm::Im2col => {
+            ConvAlgorithm::Direct => {
+                let y = self.output.data_mut();
+                direct::forward(&g, x.data(), kernel.data(), &self.bias, self.activation, y);
+            }
+            ConvAlgorithm::Im2col | ConvAlgorithm::Auto => {
                 let (ws, y) = (&mut self.workspace, self.output.data_mut());
                 im2col::forward_with(ws, &g, x.data(), kernel.data(), &self.bias, self.activation, y);
             }
