@@ -1,12 +1,12 @@
-//! Naive loops against im2col + GEMM on the book's three convolutions at batch 64, a full
-//! training step, and inference throughput.
+//! Naive loops against im2col + GEMM and the direct loops on the book's three convolutions
+//! at batch 64, a full training step, and inference throughput.
 //!
 //! Throughput is set to the floating-point operations of each call (2 per multiply-add), so
 //! criterion's "elem/s" reads as FLOP/s: "70 Gelem/s" is 70 GFLOP/s.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use convnets::conv::{ConvGeometry, im2col, naive};
+use convnets::conv::{ConvGeometry, direct, im2col, naive};
 use convnets::data_parallel::DataParallel;
 use convnets::gemm::{Mat, gemm};
 use convnets::metrics::to_categorical;
@@ -45,6 +45,9 @@ fn conv_layers(c: &mut Criterion) {
         group.bench_function("naive", |b| b.iter(|| naive::forward(&g, &x, &kernel, &bias, &mut y)));
         group.bench_function("im2col", |b| {
             b.iter(|| im2col::forward_with(&mut ws, &g, &x, &kernel, &bias, Activation::Linear, &mut y))
+        });
+        group.bench_function("direct", |b| {
+            b.iter(|| direct::forward(&g, &x, &kernel, &bias, Activation::Linear, &mut y))
         });
         group.finish();
 

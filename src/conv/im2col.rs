@@ -113,6 +113,13 @@ impl Workspace {
         self.tile_samples.unwrap_or(TILE_BYTES / sample_bytes.max(1)).max(1)
     }
 
+    /// Drops the patch matrices kept by the last [`forward_with`] (keeping their memory), so
+    /// that the next [`backward_with`] rebuilds them: for a forward pass computed some other
+    /// way.
+    pub fn forget_patches(&mut self) {
+        self.runs.iter_mut().for_each(|run| run.kept.clear());
+    }
+
     /// One set of buffers for each of `runs` runs.
     fn runs(&mut self, runs: usize) -> &mut [RunBuffers] {
         self.runs.resize_with(runs, RunBuffers::default);
@@ -294,8 +301,9 @@ pub struct Gradients<'a> {
 /// `dkernel += colsᵀ · dz`, `dbias +=` the column sums of `dz`, and, if `dx` is wanted,
 /// `dx = col2im(dz · kernelᵀ)` (overwritten, not added to).
 ///
-/// `ws` must be the workspace of the [`forward_with`] that produced `seen` (or a fresh one):
-/// for some geometries it holds that pass's patch matrix.
+/// `ws` must be the workspace of the [`forward_with`] that produced `seen`, or one without
+/// kept patches (fresh, or after [`Workspace::forget_patches`]): for some geometries it
+/// holds that pass's patch matrix.
 pub fn backward_with(
     ws: &mut Workspace,
     g: &ConvGeometry,

@@ -80,7 +80,8 @@ pub enum ConvAlgorithm {
     /// dot product.
     Im2col,
     /// The loops reordered to keep a block of filters in registers ([`direct`]): fast when
-    /// each output is a short dot product (a first layer over grey images).
+    /// each output is a short dot product (a first layer over grey images). The gradients
+    /// are computed as in [`ConvAlgorithm::Im2col`].
     Direct,
     /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
     /// (`k_h · k_w · in_c ≤ filters`: 9 against 32 in the book's first layer), otherwise
@@ -122,8 +123,8 @@ pub struct Conv2D {
     output: Tensor,
     /// The last input: the kernel gradient is computed from it.
     input: Tensor,
-    /// `∂loss/∂(output before the activation)`, for the naive and direct algorithms (im2col
-    /// computes it a tile at a time in its workspace).
+    /// `∂loss/∂(output before the activation)`, for the naive algorithm (im2col computes it
+    /// a tile at a time in its workspace).
     dz: Tensor,
     /// `∂loss/∂input`.
     dx: Tensor,
@@ -238,23 +239,8 @@ impl Conv2D {
                 let (x, dz) = (self.input.data(), self.dz.data());
                 naive::backward(&g, x, kernel.data(), dz, self.dx.data_mut(), dk, db);
             }
-            ConvAlgorithm::Direct => {
-                let dz = if activation == Activation::Linear {
-                    dy.data() // nothing to undo: the gradient already is dz
-                } else {
-                    self.dz.reuse_as(dy.shape())?; // every value is written below
-                    activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
-                    self.dz.data()
-                };
-                let dx = if need_dx {
-                    self.dx.reuse_as_zeros(&g.input_shape())?;
-                    Some(self.dx.data_mut())
-                } else {
-                    None
-                };
-                direct::backward(&g, self.input.data(), kernel.data(), dz, dx, dk, db);
-            }
-            ConvAlgorithm::Im2col | ConvAlgorithm::Auto => {
+            // The direct algorithm's gradients are im2col's too (see `direct`).
+            ConvAlgorithm::Im2col | ConvAlgorithm::Direct | ConvAlgorithm::Auto => {
                 // The activation's gradient is taken tile by tile inside, while in cache.
                 let seen =
                     im2col::ForwardPass { input: self.input.data(), output: self.output.data(), activation };
@@ -317,6 +303,9 @@ impl Layer for Conv2D {
             ConvAlgorithm::Direct => {
                 let y = self.output.data_mut();
                 direct::forward(&g, x.data(), kernel.data(), &self.bias, self.activation, y);
+                // The gradients go through im2col, which must not reuse a patch matrix that
+                // an earlier im2col forward pass (before `algorithm` changed) left behind.
+                self.workspace.forget_patches();
             }
             ConvAlgorithm::Im2col | ConvAlgorithm::Auto => {
                 let (ws, y) = (&mut self.workspace, self.output.data_mut());
