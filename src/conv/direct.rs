@@ -1,5 +1,5 @@
 //! Direct convolution: the naive loops reordered so that the filters are the innermost loop,
-//! sixteen at a time, with their sums held in registers.
+//! [`LANES`] at a time, with their sums held in registers.
 //!
 //! im2col + GEMM pays off when each output value is a long dot product: 288 multiply-adds
 //! in the book's second layer. In a first layer over grey images it is only 9 (a 3×3
@@ -22,8 +22,8 @@ use super::ConvGeometry;
 use crate::activation::Activation;
 
 /// Filters per block: 32 `f32` sums, two AVX-512 registers or four AVX2 ones. Each
-/// register is a separate chain of additions, so they overlap in the CPU instead of each
-/// waiting for the last (one register's chain is slower by half).
+/// register is a separate chain of additions, so the processor works on one while another
+/// waits for its last addition (blocks of 16, one chain, took 1.7 times as long).
 pub const LANES: usize = 32;
 
 /// One multiply-add of a window: where its input value is (relative to the window) and
