@@ -260,7 +260,6 @@ impl Layer for MaxPooling2D {
         true
     }
     // ANCHOR_END: max_backward
-    // ANCHOR_END: max_backward
 
     fn clone_layer(&self) -> Option<Box<dyn Layer>> {
         Some(Box::new(self.clone()))
