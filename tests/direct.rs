@@ -1,8 +1,11 @@
 //! The direct convolution against the naive reference loops, over random geometries with
-//! enough filters for whole and partial blocks of `direct::LANES` (and of 8). Tolerance:
-//! 1e-5 absolute + 1e-4 relative, as for im2col: the sums are the same products added in
-//! another order. A `Direct` layer's gradients come from im2col; the layer tests check them.
+//! enough filters for whole and partial blocks of `direct::LANES` (and of 8), within the
+//! tolerance of `conv_case`. A `Direct` layer's gradients come from im2col; the layer tests
+//! check them.
 
+mod conv_case;
+
+use conv_case::{ATOL, RTOL, case, input, layer};
 use convnets::conv::{ConvGeometry, direct, naive};
 use convnets::gradcheck::{Tolerance, check_layer};
 use convnets::metrics::to_categorical;
@@ -10,42 +13,9 @@ use convnets::testing::assert_close;
 use convnets::{Activation, Conv2D, ConvAlgorithm, Layer, Padding, Tensor};
 use proptest::prelude::*;
 
-const ATOL: f32 = 1e-5;
-const RTOL: f32 = 1e-4;
-
-/// A random geometry with inputs, kernel, bias and output gradient in [-1, 1].
-#[derive(Debug, Clone)]
-struct Case {
-    g: ConvGeometry,
-    x: Vec<f32>,
-    kernel: Vec<f32>,
-    bias: Vec<f32>,
-    dy: Vec<f32>,
-}
-
-fn case() -> impl Strategy<Value = Case> {
-    (1usize..4, 1usize..9, 1usize..9, 1usize..4, 1usize..40, 1usize..4, 1usize..4, 1usize..3, any::<bool>())
-        .prop_filter_map("the window must fit", |(n, h, w, c, f, k_h, k_w, s, same)| {
-            let padding = if same { Padding::Same } else { Padding::Valid };
-            ConvGeometry::new(&[n, h, w, c], &[k_h, k_w, c, f], (s, s), padding).ok()
-        })
-        .prop_flat_map(|g| {
-            let sizes =
-                (g.batch * g.sample_input_len(), g.patch_len() * g.out_c, g.batch * g.sample_output_len());
-            let v = |len| prop::collection::vec(-1.0f32..1.0, len);
-            (v(sizes.0), v(sizes.1), v(g.out_c), v(sizes.2)).prop_map(move |(x, kernel, bias, dy)| Case {
-                g,
-                x,
-                kernel,
-                bias,
-                dy,
-            })
-        })
-}
-
 proptest! {
     #[test]
-    fn direct_forward_equals_naive(c in case()) {
+    fn direct_forward_equals_naive(c in case(1..40)) {
         let len = c.dy.len();
         let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
         direct::forward(&c.g, &c.x, &c.kernel, &c.bias, Activation::Linear, &mut fast);
@@ -54,7 +24,7 @@ proptest! {
     }
 
     #[test]
-    fn direct_layer_passes_the_gradient_check(c in case()) {
+    fn direct_layer_passes_the_gradient_check(c in case(1..40)) {
         let x = input(&c);
         check_layer(&mut layer(&c, Activation::Linear, ConvAlgorithm::Direct), &x, 1, Tolerance::default())
             .unwrap()
@@ -62,7 +32,7 @@ proptest! {
     }
 
     #[test]
-    fn direct_layer_with_relu_equals_the_naive_layer(c in case()) {
+    fn direct_layer_with_relu_equals_the_naive_layer(c in case(1..40)) {
         // ReLU's kink breaks finite differences, so the ReLU path is checked against the
         // reference layer instead: the output and all three gradients.
         let x = input(&c);
@@ -79,22 +49,6 @@ proptest! {
         assert_close(&fast.2, &slow.2, ATOL, RTOL);
         assert_close(&fast.3, &slow.3, ATOL, RTOL);
     }
-}
-
-fn input(c: &Case) -> Tensor {
-    Tensor::new(&c.g.input_shape(), c.x.clone()).unwrap()
-}
-
-fn layer(c: &Case, activation: Activation, algorithm: ConvAlgorithm) -> Conv2D {
-    let w = c.g.window;
-    let kernel = Tensor::new(&[w.k_h, w.k_w, c.g.in_c, c.g.out_c], c.kernel.clone()).unwrap();
-    let padding = if w.pads == Default::default() { Padding::Valid } else { Padding::Same };
-    Conv2D::with_weights(kernel, c.bias.clone())
-        .unwrap()
-        .strides((w.stride_h, w.stride_w))
-        .padding(padding)
-        .activation(activation)
-        .algorithm(algorithm)
 }
 
 #[test]

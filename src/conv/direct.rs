@@ -99,6 +99,7 @@ pub fn forward_image(
     y: &mut [f32],
 ) {
     let (w, out_c) = (&g.window, g.out_c);
+    let relu = activation == Activation::Relu;
     // Most windows lie wholly inside the image (all of them with `valid` padding) and share
     // one list of taps; a window over the padding gets its own.
     let (mut whole, mut partial) = (Vec::with_capacity(g.patch_len()), Vec::with_capacity(g.patch_len()));
@@ -114,7 +115,6 @@ pub fn forward_image(
         };
         let x = &x[(ih * w.in_w + iw) * g.in_c..];
         // Whole blocks of filters, then the rest eight at a time, then one at a time.
-        let relu = activation == Activation::Relu;
         let rest = sum_blocks::<LANES>(x, kernel, bias, taps, relu, 0, y_row);
         let rest = sum_blocks::<8>(x, kernel, bias, taps, relu, out_c - rest.len(), rest);
         sum_blocks::<1>(x, kernel, bias, taps, relu, out_c - rest.len(), rest);
