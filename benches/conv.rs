@@ -1,5 +1,6 @@
 //! Naive loops against im2col + GEMM and the direct loops on the book's three convolutions
-//! at batch 64, a full training step, and inference throughput.
+//! at batch 64 (forward pass, backward pass, weight gradients alone), a full training step,
+//! and inference throughput.
 //!
 //! Throughput is set to the floating-point operations of each call (2 per multiply-add), so
 //! criterion's "elem/s" reads as FLOP/s: "70 Gelem/s" is 70 GFLOP/s.
@@ -66,6 +67,20 @@ fn conv_layers(c: &mut Criterion) {
                 im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
             })
         });
+        group.finish();
+
+        // A model's first layer needs only its weight gradients: one product of the
+        // forward's size, which the direct loops can compute too.
+        let mut group = c.benchmark_group(format!("{name} weight gradient"));
+        group.sample_size(10).throughput(Throughput::Elements(2 * macs));
+        group.bench_function("im2col", |b| {
+            b.iter(|| {
+                let seen = im2col::ForwardPass { input: &x, output: &y, activation: Activation::Linear };
+                let grads = im2col::Gradients { dx: None, dkernel: &mut dk, dbias: &mut db };
+                im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
+            })
+        });
+        group.bench_function("direct", |b| b.iter(|| direct::kernel_gradient(&g, &x, &dy, &mut dk, &mut db)));
         group.finish();
     }
 }

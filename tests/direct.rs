@@ -1,7 +1,8 @@
 //! The direct convolution against the naive reference loops, over random geometries with
 //! enough filters for whole and partial blocks of `direct::LANES` (and of 8), within the
-//! tolerance of `conv_case`. A `Direct` layer's gradients come from im2col; the layer tests
-//! check them.
+//! tolerance of `conv_case`: the forward pass, the kernel and bias gradients, and a `Direct`
+//! layer as the first layer of a model (no input gradient) and in the middle of one (all
+//! its gradients from im2col).
 
 mod conv_case;
 
@@ -21,6 +22,42 @@ proptest! {
         direct::forward(&c.g, &c.x, &c.kernel, &c.bias, Activation::Linear, &mut fast);
         naive::forward(&c.g, &c.x, &c.kernel, &c.bias, &mut slow);
         assert_close(&fast, &slow, ATOL, RTOL);
+    }
+
+    #[test]
+    fn direct_kernel_gradient_equals_naive(c in case(1..40)) {
+        // Windows of 1-4 × 1-4 × 1-4 values: blocks of three taps, one or two left over, and
+        // windows over the padding.
+        let (mut dk, mut db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
+        direct::kernel_gradient(&c.g, &c.x, &c.dy, &mut dk, &mut db);
+        let mut dx = vec![0.0; c.x.len()];
+        let (mut naive_dk, mut naive_db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
+        naive::backward(&c.g, &c.x, &c.kernel, &c.dy, &mut dx, &mut naive_dk, &mut naive_db);
+        assert_close(&dk, &naive_dk, ATOL, RTOL);
+        assert_close(&db, &naive_db, ATOL, RTOL);
+    }
+
+    #[test]
+    fn a_direct_first_layer_gets_the_naive_weight_gradients(c in case(1..40)) {
+        // As the first layer of a model, the layer is asked for its weight gradients only,
+        // from the gradient after its ReLU or (when a max pooling folded the ReLU in) before.
+        let x = input(&c);
+        let dy = Tensor::new(&c.g.output_shape(), c.dy.clone()).unwrap();
+        for before_relu in [false, true] {
+            let run = |algorithm| {
+                let mut conv = layer(&c, Activation::Relu, algorithm);
+                conv.forward(&x).unwrap();
+                if before_relu {
+                    conv.backward_params_pre_activation(&dy).unwrap();
+                } else {
+                    conv.backward_params(&dy).unwrap();
+                }
+                (conv.kernel_grad().to_vec(), conv.bias_grad().to_vec())
+            };
+            let (fast, slow) = (run(ConvAlgorithm::Direct), run(ConvAlgorithm::Naive));
+            assert_close(&fast.0, &slow.0, ATOL, RTOL);
+            assert_close(&fast.1, &slow.1, ATOL, RTOL);
+        }
     }
 
     #[test]
@@ -92,8 +129,8 @@ fn a_layer_switched_to_direct_does_not_reuse_old_patches() {
 
 #[test]
 fn the_book_model_trains_the_same_with_auto_as_with_im2col() {
-    // Auto changes only how the first layer's forward pass is summed: the gradients of a
-    // whole training step agree with im2col's to rounding.
+    // Auto changes only how the first layer's output and weight gradients are summed: the
+    // gradients of a whole training step agree with im2col's to rounding.
     let x =
         Tensor::new(&[8, 28, 28, 1], (0..6272).map(|i| ((i * 31) % 256) as f32 / 255.0).collect()).unwrap();
     let y = to_categorical(&[0, 1, 2, 3, 4, 5, 6, 7], 10).unwrap();

@@ -10,9 +10,10 @@
 //! round, so [`ConvAlgorithm::Auto`](super::ConvAlgorithm::Auto) uses this only for short
 //! windows (measured in the im2col chapter).
 //!
-//! Only the forward pass is done here. The gradients stay with im2col: the kernel gradient
-//! `colsᵀ · dz` sums over every output position of the batch, a long inner dimension that a
-//! GEMM handles well however short the window is.
+//! The kernel gradient is done the same way round ([`kernel_gradient`]): a block of kernel
+//! weights' sums stays in registers for a whole pass over an image's output gradient. The
+//! input gradient is not done here; a layer that needs one (any but a model's first) gets
+//! all its gradients from im2col.
 
 use std::ops::Range;
 
@@ -141,4 +142,178 @@ pub fn forward(
     }
     let images = x.par_chunks(x_len).zip(y.par_chunks_mut(y_len)).take(g.batch);
     images.for_each(|(x, y)| forward_image(g, x, kernel, bias, activation, y));
+}
+
+/// `a · b + c`, as one fused multiply-add instruction where the processor has one (the
+/// build targets the machine it runs on, see `.cargo/config.toml`), and as a multiply and an
+/// add otherwise: without the instruction, `f32::mul_add` is a slow library call.
+#[inline(always)]
+fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+    if cfg!(target_feature = "fma") { a.mul_add(b, c) } else { a * b + c }
+}
+
+/// An output pixel of one image: where its window starts in the input and where its
+/// gradient row is.
+#[derive(Debug, Clone, Copy)]
+struct Pixel {
+    x: usize,
+    dz: usize,
+}
+
+/// `dkernel[tap][f] += Σ_pixels x[pixel + tap] · dz[pixel][f]` for three taps and the `N`
+/// filters from `first`. The 3 × `N` sums stay in registers for the whole pass over
+/// `pixels`: each pixel costs `3 · N` multiply-adds and no stores. Three taps, because each
+/// register's sum waits for its last addition: three (times `N / 16`) independent sums keep
+/// the processor busy where one would leave it waiting. (They are three named arrays rather
+/// than an array of arrays: the compiler keeps those in registers, and it does not for a
+/// nested array.)
+#[inline(always)]
+fn accumulate3<const N: usize>(
+    x: &[f32],
+    dz: &[f32],
+    pixels: &[Pixel],
+    taps: [Tap; 3],
+    first: usize,
+    dkernel: &mut [f32],
+) {
+    let (mut a0, mut a1, mut a2) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
+    for p in pixels {
+        let d: &[f32; N] = dz[p.dz + first..][..N].try_into().expect("a slice of N values");
+        let (v0, v1, v2) = (x[p.x + taps[0].x], x[p.x + taps[1].x], x[p.x + taps[2].x]);
+        for f in 0..N {
+            a0[f] = mul_add(v0, d[f], a0[f]);
+            a1[f] = mul_add(v1, d[f], a1[f]);
+            a2[f] = mul_add(v2, d[f], a2[f]);
+        }
+    }
+    for (acc, tap) in [a0, a1, a2].iter().zip(taps) {
+        let dk = &mut dkernel[tap.kernel + first..][..N];
+        dk.iter_mut().zip(acc).for_each(|(k, a)| *k += a);
+    }
+}
+
+/// [`accumulate3`] for one tap (the last one or two of a window whose length is not a
+/// multiple of three).
+#[inline(always)]
+fn accumulate1<const N: usize>(
+    x: &[f32],
+    dz: &[f32],
+    pixels: &[Pixel],
+    tap: Tap,
+    first: usize,
+    dkernel: &mut [f32],
+) {
+    let mut acc = [0.0f32; N];
+    for p in pixels {
+        let d: &[f32; N] = dz[p.dz + first..][..N].try_into().expect("a slice of N values");
+        let v = x[p.x + tap.x];
+        (0..N).for_each(|f| acc[f] = mul_add(v, d[f], acc[f]));
+    }
+    let dk = &mut dkernel[tap.kernel + first..][..N];
+    dk.iter_mut().zip(acc).for_each(|(k, a)| *k += a);
+}
+
+/// Every tap × every filter of the kernel gradient: taps three at a time, filters in blocks
+/// of [`LANES`], then of 8, then one at a time.
+fn accumulate_all(g: &ConvGeometry, x: &[f32], dz: &[f32], pixels: &[Pixel], taps: &[Tap], dk: &mut [f32]) {
+    #[inline(always)]
+    fn block<const N: usize>(
+        x: &[f32],
+        dz: &[f32],
+        pixels: &[Pixel],
+        taps: &[Tap],
+        first: usize,
+        dk: &mut [f32],
+    ) {
+        let mut threes = taps.chunks_exact(3);
+        for three in &mut threes {
+            accumulate3::<N>(x, dz, pixels, [three[0], three[1], three[2]], first, dk);
+        }
+        for &tap in threes.remainder() {
+            accumulate1::<N>(x, dz, pixels, tap, first, dk);
+        }
+    }
+    let (lanes, eights) = (g.out_c / LANES * LANES, g.out_c / 8 * 8);
+    for first in (0..lanes).step_by(LANES) {
+        block::<LANES>(x, dz, pixels, taps, first, dk);
+    }
+    for first in (lanes..eights).step_by(8) {
+        block::<8>(x, dz, pixels, taps, first, dk);
+    }
+    for first in eights..g.out_c {
+        block::<1>(x, dz, pixels, taps, first, dk);
+    }
+}
+
+// ANCHOR: kernel_gradient_image
+/// Adds the kernel and bias gradients of **one image** to `dkernel` and `dbias`, given `dz`,
+/// the gradient of the image's output *before* the activation, `(out_h, out_w, out_c)`.
+///
+/// These are the sums of im2col's `colsᵀ · dz`, `dkernel[tap][f] = Σ_pixels x[pixel's window
+/// at tap] · dz[pixel][f]`, taken three kernel weights × [`LANES`] filters at a time
+/// with the sums held in registers for a whole pass over the image, and the window values
+/// read straight from the image: no patch matrix.
+pub fn kernel_gradient_image(
+    g: &ConvGeometry,
+    x: &[f32],
+    dz: &[f32],
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let (w, out_c) = (&g.window, g.out_c);
+    let dz = &dz[..g.sample_output_len()];
+    for row in dz.chunks_exact(out_c) {
+        dbias.iter_mut().zip(row).for_each(|(b, d)| *b += d);
+    }
+    // Windows wholly inside the image share one list of taps and go through the registers;
+    // the few over the padding add their products one by one.
+    let (mut whole, mut partial) = (Vec::with_capacity(g.patch_len()), Vec::with_capacity(g.patch_len()));
+    window_taps(g, 0..w.k_h, 0..w.k_w, &mut whole);
+    let mut pixels = Vec::with_capacity(g.sample_rows());
+    for pixel in 0..g.sample_rows() {
+        let ((rows, ih), (cols, iw)) =
+            (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
+        let at = Pixel { x: (ih * w.in_w + iw) * g.in_c, dz: pixel * out_c };
+        if rows.len() == w.k_h && cols.len() == w.k_w {
+            pixels.push(at);
+            continue;
+        }
+        window_taps(g, rows, cols, &mut partial);
+        let d = &dz[at.dz..][..out_c];
+        for tap in &partial {
+            let v = x[at.x + tap.x];
+            let dk = &mut dkernel[tap.kernel..][..out_c];
+            dk.iter_mut().zip(d).for_each(|(k, d)| *k += v * d);
+        }
+    }
+    accumulate_all(g, x, dz, &pixels, &whole, dkernel);
+}
+// ANCHOR_END: kernel_gradient_image
+
+/// Adds the kernel and bias gradients of a whole batch to `dkernel` and `dbias`, given `dz`
+/// before the activation (see [`kernel_gradient_image`]).
+///
+/// The images are cut into one run per thread; each run sums its own gradients, and the
+/// runs' sums are added in run order, so a given thread count always gives the same bits.
+pub fn kernel_gradient(g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f32], dbias: &mut [f32]) {
+    let (x_len, y_len) = (g.sample_input_len(), g.sample_output_len());
+    if x_len == 0 || y_len == 0 || g.batch == 0 {
+        return;
+    }
+    let per_run = g.batch.div_ceil(rayon::current_num_threads().max(1));
+    let runs: Vec<(Vec<f32>, Vec<f32>)> = x[..g.batch * x_len]
+        .par_chunks(per_run * x_len)
+        .zip(dz.par_chunks(per_run * y_len))
+        .map(|(x, dz)| {
+            let (mut dk, mut db) = (vec![0.0; dkernel.len()], vec![0.0; dbias.len()]);
+            for (x, dz) in x.chunks_exact(x_len).zip(dz.chunks_exact(y_len)) {
+                kernel_gradient_image(g, x, dz, &mut dk, &mut db);
+            }
+            (dk, db)
+        })
+        .collect();
+    for (dk, db) in runs {
+        dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
+        dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+    }
 }

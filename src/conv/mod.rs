@@ -80,8 +80,10 @@ pub enum ConvAlgorithm {
     /// dot product.
     Im2col,
     /// The loops reordered to keep a block of filters in registers ([`direct`]): fast when
-    /// each output is a short dot product (a first layer over grey images). The gradients
-    /// are computed as in [`ConvAlgorithm::Im2col`].
+    /// each output is a short dot product (a first layer over grey images). The kernel and
+    /// bias gradients are computed the same way when the layer needs no input gradient (the
+    /// first layer of a model); otherwise all gradients are computed as in
+    /// [`ConvAlgorithm::Im2col`].
     Direct,
     /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
     /// (`k_h · k_w · in_c ≤ filters`: 9 against 32 in the book's first layer), otherwise
@@ -239,7 +241,18 @@ impl Conv2D {
                 let (x, dz) = (self.input.data(), self.dz.data());
                 naive::backward(&g, x, kernel.data(), dz, self.dx.data_mut(), dk, db);
             }
-            // The direct algorithm's gradients are im2col's too (see `direct`).
+            // A model's first layer needs no `dx`: the direct loops give the rest.
+            ConvAlgorithm::Direct if !need_dx => {
+                let dz = if activation == Activation::Linear {
+                    dy.data()
+                } else {
+                    self.dz.reuse_as(dy.shape())?; // every value is written below
+                    activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
+                    self.dz.data()
+                };
+                direct::kernel_gradient(&g, self.input.data(), dz, dk, db);
+            }
+            // Where `dx` is wanted, the direct algorithm's gradients are im2col's.
             ConvAlgorithm::Im2col | ConvAlgorithm::Direct | ConvAlgorithm::Auto => {
                 // The activation's gradient is taken tile by tile inside, while in cache.
                 let seen =
