@@ -1,6 +1,6 @@
 //! Naive loops against im2col + GEMM and the direct loops on the book's three convolutions
-//! at batch 64 (forward pass, backward pass, weight gradients alone), a full training step,
-//! and inference throughput.
+//! at batch 64 (forward pass, backward pass, weight gradients alone), its two max poolings, a
+//! full training step, and inference throughput.
 //!
 //! Throughput is set to the floating-point operations of each call (2 per multiply-add), so
 //! criterion's "elem/s" reads as FLOP/s: "70 Gelem/s" is 70 GFLOP/s.
@@ -13,7 +13,7 @@ use convnets::gemm::{Mat, gemm};
 use convnets::metrics::to_categorical;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
-use convnets::{Activation, Padding, Tensor};
+use convnets::{Activation, Layer, MaxPooling2D, Padding, Tensor};
 
 const BATCH: usize = 64;
 
@@ -85,6 +85,23 @@ fn conv_layers(c: &mut Criterion) {
     }
 }
 
+/// The book's two max poolings (2×2, stride 2) at batch 64: forward, and backward through the
+/// ReLU before them as in training. Memory-bound: each value is read once and compared once.
+fn max_pooling(c: &mut Criterion) {
+    for (name, size, channels) in [("max_pooling2d_1 26x26x32", 26, 32), ("max_pooling2d_2 11x11x64", 11, 64)]
+    {
+        let x = Tensor::new(&[BATCH, size, size, channels], values(BATCH * size * size * channels))
+            .expect("shape fits");
+        let mut pool = MaxPooling2D::new((2, 2));
+        let dy = pool.forward(&x).expect("the window fits").clone();
+        let mut group = c.benchmark_group(format!("{name} (values/s)"));
+        group.sample_size(20).throughput(Throughput::Elements(x.len() as u64));
+        group.bench_function("forward", |b| b.iter(|| pool.forward(&x).map(|y| y.len())));
+        group.bench_function("backward", |b| b.iter(|| pool.backward_through_relu(&dy).map(|dx| dx.len())));
+        group.finish();
+    }
+}
+
 fn mnist_like_batch() -> (Tensor, Tensor) {
     let x = Tensor::new(&[BATCH, 28, 28, 1], values(BATCH * 784).iter().map(|v| v.abs()).collect())
         .expect("shape fits");
@@ -141,5 +158,5 @@ fn gemm_peak(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, conv_layers, training_step, inference, gemm_peak);
+criterion_group!(benches, conv_layers, max_pooling, training_step, inference, gemm_peak);
 criterion_main!(benches);

@@ -75,40 +75,39 @@ fn for_each_window(
 }
 // ANCHOR_END: windows
 
-// ANCHOR: keep_larger
-/// Channel by channel, replaces `best` by `candidate` where the candidate is larger (or
-/// everywhere, for the window's `FIRST` pixel), and records its position (`first_index` for
-/// channel 0, then counting up) in `arg`.
+// ANCHOR: window_max
+/// The largest value of a window and where it is, channel by channel, for the `N` channels
+/// from `first`: `pixels` lists the window's pixels in `xs` (as [`for_each_window`] gives
+/// them), and `best` and `arg` are the window's outputs and their argmax.
 ///
 /// Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does. A NaN
 /// wins, so a diverged network shows up in the loss.
-fn keep_larger<const FIRST: bool>(best: &mut [f32], arg: &mut [u32], candidate: &[f32], first_index: u32) {
-    // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that picks between old
-    // and new with `&` and `|`, so the loop runs on whole SIMD registers.
-    let update = |b: &mut f32, a: &mut u32, v: f32, i: u32| {
-        let wins = FIRST | (v > *b) | (v.is_nan() & !b.is_nan());
-        let mask = u32::from(wins).wrapping_neg();
-        *b = f32::from_bits((v.to_bits() & mask) | (b.to_bits() & !mask));
-        *a = (i & mask) | (*a & !mask);
-    };
-    // Eight channels at a time as fixed-size arrays: the compiler then emits straight SIMD
-    // code with no per-channel loop overhead. The channels left over go one by one.
-    const LANES: usize = 8;
-    let (mut bs, mut args, mut vs) =
-        (best.chunks_exact_mut(LANES), arg.chunks_exact_mut(LANES), candidate.chunks_exact(LANES));
-    let mut i = first_index;
-    for ((b, a), v) in (&mut bs).zip(&mut args).zip(&mut vs) {
-        for lane in 0..LANES {
-            update(&mut b[lane], &mut a[lane], v[lane], i + lane as u32);
+#[inline(always)]
+fn window_max<const N: usize>(xs: &[f32], pixels: &[usize], first: usize, best: &mut [f32], arg: &mut [u32]) {
+    let values = |p: usize| -> [f32; N] { xs[p + first..][..N].try_into().expect("a slice of N values") };
+    // `N` is a constant, so the maxima and their positions stay in registers while the
+    // window's pixels go by, and are stored once at the end.
+    // `won` holds the winning pixel (the offset of its channel 0); the lane's own channel is
+    // added when the positions are stored.
+    let mut b = values(pixels[0]);
+    let mut won = [pixels[0] as u32; N];
+    for &p in &pixels[1..] {
+        let v = values(p);
+        for lane in 0..N {
+            // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that picks
+            // between old and new with `&` and `|`, so the loop runs on whole SIMD registers.
+            let wins = (v[lane] > b[lane]) | (v[lane].is_nan() & !b[lane].is_nan());
+            let mask = u32::from(wins).wrapping_neg();
+            b[lane] = f32::from_bits((v[lane].to_bits() & mask) | (b[lane].to_bits() & !mask));
+            won[lane] = (p as u32 & mask) | (won[lane] & !mask);
         }
-        i += LANES as u32;
     }
-    let rest = bs.into_remainder().iter_mut().zip(args.into_remainder()).zip(vs.remainder());
-    for (((b, a), &v), i) in rest.zip(i..) {
-        update(b, a, v, i);
+    best[first..first + N].copy_from_slice(&b);
+    for (lane, (arg, won)) in arg[first..first + N].iter_mut().zip(won).enumerate() {
+        *arg = won + (first + lane) as u32;
     }
 }
-// ANCHOR_END: keep_larger
+// ANCHOR_END: window_max
 
 /// Max pooling, as Keras's `MaxPooling2D(pool_size, strides, padding)`.
 ///
@@ -228,10 +227,16 @@ impl Layer for MaxPooling2D {
         images.zip(self.argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
             for_each_window((1, h, w, c), &win, |out, pixels| {
                 let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
-                let first = pixels[0];
-                keep_larger::<true>(best, arg, &xs[first..first + c], first as u32);
-                for &p in &pixels[1..] {
-                    keep_larger::<false>(best, arg, &xs[p..p + c], p as u32);
+                // Sixteen channels at a time (one AVX-512 register), then eight, then one.
+                let (sixteens, eights) = (c / 16 * 16, c / 8 * 8);
+                for first in (0..sixteens).step_by(16) {
+                    window_max::<16>(xs, pixels, first, best, arg);
+                }
+                for first in (sixteens..eights).step_by(8) {
+                    window_max::<8>(xs, pixels, first, best, arg);
+                }
+                for first in eights..c {
+                    window_max::<1>(xs, pixels, first, best, arg);
                 }
             });
         });

@@ -218,6 +218,38 @@ fn conv_case() -> impl Strategy<Value = (Tensor, Conv2D)> {
         })
 }
 
+/// Max pooling by the definition: for each output, the first largest value of its window in
+/// row-major order, and its position in its image's `(h, w, c)` input.
+fn max_pool_by_definition(x: &Tensor, win: &Window2D) -> (Vec<f32>, Vec<u32>) {
+    let [n, h, w, c] = x.shape()[..] else { panic!("NHWC") };
+    let (mut values, mut positions) = (Vec::new(), Vec::new());
+    for image in 0..n {
+        for oh in 0..win.out_h {
+            for ow in 0..win.out_w {
+                for ch in 0..c {
+                    let mut best: Option<(f32, usize)> = None;
+                    for kh in 0..win.k_h {
+                        for kw in 0..win.k_w {
+                            let (Some(ih), Some(iw)) = (win.input_row(oh, kh), win.input_col(ow, kw)) else {
+                                continue;
+                            };
+                            let at = (ih * w + iw) * c + ch;
+                            let v = x.data()[image * h * w * c + at];
+                            if best.is_none_or(|(b, _)| v > b) {
+                                best = Some((v, at));
+                            }
+                        }
+                    }
+                    let (v, at) = best.expect("every window holds a pixel");
+                    values.push(v);
+                    positions.push(at as u32);
+                }
+            }
+        }
+    }
+    (values, positions)
+}
+
 fn per_sample(layer: &mut dyn Layer, x: &Tensor) -> Tensor {
     let parts: Vec<Tensor> = (0..x.shape()[0])
         .map(|i| layer.forward(&x.batch_range(i, i + 1).unwrap()).unwrap().clone())
@@ -240,6 +272,25 @@ proptest! {
         prop_assert_eq!(max.forward(&x).unwrap().clone(), per_sample(&mut max, &x));
         let mut avg = AveragePooling2D::new((p, p)).strides((s, s)).padding(Padding::Same);
         prop_assert_eq!(avg.forward(&x).unwrap().clone(), per_sample(&mut avg, &x));
+    }
+
+    #[test]
+    fn max_pooling_equals_its_definition(
+        n in 1usize..3, h in 1usize..8, w in 1usize..8, c in 1usize..40,
+        p in 1usize..4, s in 1usize..4, same: bool, seed: u64,
+    ) {
+        // 1-39 channels: blocks of 16, of 8 and single channels. Values from a handful of
+        // integers, so that windows have ties (the first maximum must win).
+        prop_assume!(same || (p <= h && p <= w));
+        let padding = if same { Padding::Same } else { Padding::Valid };
+        let values = (0..n * h * w * c).map(|i| ((i as u64 * 7 + seed % 5) % 5) as f32 - 2.0).collect();
+        let x = Tensor::new(&[n, h, w, c], values).unwrap();
+        let mut pool = MaxPooling2D::new((p, p)).strides((s, s)).padding(padding);
+        let y = pool.forward(&x).unwrap().clone();
+        let win = Window2D::new((h, w), (p, p), (s, s), padding).unwrap();
+        let (expected, positions) = max_pool_by_definition(&x, &win);
+        prop_assert_eq!(y.data(), &expected[..]);
+        prop_assert_eq!(pool.argmax(), &positions[..]);
     }
 
     #[test]
