@@ -1,5 +1,5 @@
 //! The direct convolution against the naive reference loops, over random geometries with
-//! enough filters for whole and partial blocks of `direct::LANES` (and of 8), within the
+//! enough filters for whole and partial blocks of 64, 32 and 8 filters, within the
 //! tolerance of `conv_case`: the forward pass, the kernel and bias gradients, and a `Direct`
 //! layer as the first layer of a model (no input gradient) and in the middle of one (all
 //! its gradients from im2col).
@@ -16,7 +16,7 @@ use proptest::prelude::*;
 
 proptest! {
     #[test]
-    fn direct_forward_equals_naive(c in case(1..40)) {
+    fn direct_forward_equals_naive(c in case(1..80)) {
         let len = c.dy.len();
         let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
         direct::forward(&c.g, &c.x, &c.kernel, &c.bias, Activation::Linear, &mut fast);
@@ -69,7 +69,7 @@ proptest! {
     }
 
     #[test]
-    fn direct_layer_with_relu_equals_the_naive_layer(c in case(1..40)) {
+    fn direct_layer_with_relu_equals_the_naive_layer(c in case(1..80)) {
         // ReLU's kink breaks finite differences, so the ReLU path is checked against the
         // reference layer instead: the output and all three gradients.
         let x = input(&c);
@@ -89,17 +89,20 @@ proptest! {
 }
 
 #[test]
-fn auto_picks_direct_for_short_windows_only() {
+fn auto_picks_direct_for_blocks_of_filters_or_short_windows() {
     let geometry = |in_c, filters| {
         ConvGeometry::new(&[1, 28, 28, in_c], &[3, 3, in_c, filters], (1, 1), Padding::Valid).unwrap()
     };
-    // The book's layers: 9 values per window against 32 filters, then 288 against 64, 576 against 64.
+    // The book's layers: 32 or 64 filters, whole blocks of the direct loops' sums.
     assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(1, 32)), ConvAlgorithm::Direct);
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(32, 64)), ConvAlgorithm::Im2col);
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(64, 64)), ConvAlgorithm::Im2col);
+    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(32, 64)), ConvAlgorithm::Direct);
+    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(64, 64)), ConvAlgorithm::Direct);
+    // Few filters: direct only if the window is no longer (9 values against 16 filters).
+    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(1, 16)), ConvAlgorithm::Direct);
+    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(64, 16)), ConvAlgorithm::Im2col);
     // A choice made by hand is kept.
     assert_eq!(ConvAlgorithm::Im2col.for_geometry(&geometry(1, 32)), ConvAlgorithm::Im2col);
-    assert_eq!(ConvAlgorithm::Direct.for_geometry(&geometry(64, 64)), ConvAlgorithm::Direct);
+    assert_eq!(ConvAlgorithm::Direct.for_geometry(&geometry(64, 8)), ConvAlgorithm::Direct);
 }
 
 #[test]

@@ -79,15 +79,16 @@ pub enum ConvAlgorithm {
     /// Patch matrix + matrix multiplication ([`im2col`]): fast when each output is a long
     /// dot product.
     Im2col,
-    /// The loops reordered to keep a block of filters in registers ([`direct`]): fast when
-    /// each output is a short dot product (a first layer over grey images). The kernel and
-    /// bias gradients are computed the same way when the layer needs no input gradient (the
-    /// first layer of a model); otherwise all gradients are computed as in
+    /// The loops reordered to keep the sums of four pixels × a block of filters in
+    /// registers ([`direct`]), reading the windows straight from the image: no patch matrix.
+    /// The kernel and bias gradients are computed the same way when the layer needs no input
+    /// gradient (the first layer of a model); otherwise all gradients are computed as in
     /// [`ConvAlgorithm::Im2col`].
     Direct,
-    /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
-    /// (`k_h · k_w · in_c ≤ filters`: 9 against 32 in the book's first layer), otherwise
-    /// [`ConvAlgorithm::Im2col`]: the faster of the two for each of the book's layers.
+    /// [`ConvAlgorithm::Direct`] when there are at least 32 filters (whole blocks of its
+    /// sums) or a window holds no more values than there are filters; otherwise
+    /// [`ConvAlgorithm::Im2col`]. Direct for each of the book's layers, where it measured
+    /// faster.
     #[default]
     Auto,
 }
@@ -96,7 +97,7 @@ impl ConvAlgorithm {
     /// The algorithm actually used for geometry `g`: [`ConvAlgorithm::Auto`] resolved.
     pub fn for_geometry(self, g: &ConvGeometry) -> ConvAlgorithm {
         match self {
-            ConvAlgorithm::Auto if g.patch_len() <= g.out_c => ConvAlgorithm::Direct,
+            ConvAlgorithm::Auto if g.out_c >= 32 || g.patch_len() <= g.out_c => ConvAlgorithm::Direct,
             ConvAlgorithm::Auto => ConvAlgorithm::Im2col,
             chosen => chosen,
         }
