@@ -290,7 +290,7 @@ fn accumulate1<const N: usize>(
 }
 
 /// Every tap × every filter of the kernel gradient: taps three at a time, filters in blocks
-/// of [`LANES`], then of 8, then one at a time.
+/// of 64, then 32, 8 and 1 (64 × 3 sums: twelve AVX-512 registers).
 fn accumulate_all(g: &ConvGeometry, x: &[f32], dz: &[f32], pixels: &[Pixel], taps: &[Tap], dk: &mut [f32]) {
     #[inline(always)]
     fn block<const N: usize>(
@@ -309,9 +309,12 @@ fn accumulate_all(g: &ConvGeometry, x: &[f32], dz: &[f32], pixels: &[Pixel], tap
             accumulate1::<N>(x, dz, pixels, tap, first, dk);
         }
     }
-    let (lanes, eights) = (g.out_c / LANES * LANES, g.out_c / 8 * 8);
-    for first in (0..lanes).step_by(LANES) {
-        block::<LANES>(x, dz, pixels, taps, first, dk);
+    let (wide, lanes, eights) = (g.out_c / 64 * 64, g.out_c / 32 * 32, g.out_c / 8 * 8);
+    for first in (0..wide).step_by(64) {
+        block::<64>(x, dz, pixels, taps, first, dk);
+    }
+    for first in (wide..lanes).step_by(32) {
+        block::<32>(x, dz, pixels, taps, first, dk);
     }
     for first in (lanes..eights).step_by(8) {
         block::<8>(x, dz, pixels, taps, first, dk);
