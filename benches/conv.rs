@@ -63,7 +63,8 @@ fn conv_layers(c: &mut Criterion) {
         group.bench_function("im2col", |b| {
             b.iter(|| {
                 let seen = im2col::ForwardPass { input: &x, output: &y, activation: Activation::Linear };
-                let grads = im2col::Gradients { dx: Some(&mut dx), dkernel: &mut dk, dbias: &mut db };
+                let weights = Some(im2col::WeightGradients { dkernel: &mut dk, dbias: &mut db });
+                let grads = im2col::Gradients { dx: Some(&mut dx), weights };
                 im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
             })
         });
@@ -76,7 +77,8 @@ fn conv_layers(c: &mut Criterion) {
         group.bench_function("im2col", |b| {
             b.iter(|| {
                 let seen = im2col::ForwardPass { input: &x, output: &y, activation: Activation::Linear };
-                let grads = im2col::Gradients { dx: None, dkernel: &mut dk, dbias: &mut db };
+                let weights = Some(im2col::WeightGradients { dkernel: &mut dk, dbias: &mut db });
+                let grads = im2col::Gradients { dx: None, weights };
                 im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
             })
         });

@@ -2,7 +2,7 @@
 //! enough filters for whole and partial blocks of 64, 32 and 8 filters, within the
 //! tolerance of `conv_case`: the forward pass, the kernel and bias gradients, and a `Direct`
 //! layer as the first layer of a model (no input gradient) and in the middle of one (all
-//! its gradients from im2col).
+//! its input gradient from im2col).
 
 mod conv_case;
 
@@ -108,8 +108,8 @@ fn auto_picks_direct_for_blocks_of_filters_or_short_windows() {
 #[test]
 fn a_layer_switched_to_direct_does_not_reuse_old_patches() {
     // A grey first layer under im2col keeps its patch matrix for the backward pass. Switched
-    // to the direct algorithm, its next forward pass builds none, so the backward pass must
-    // rebuild them from the new input rather than reuse the old ones.
+    // to the direct algorithm, its next forward pass builds none, and its kernel gradient
+    // must come from the new input, not from the old patches.
     let values = |len: usize, m: usize| (0..len).map(|i| ((i * m) % 101) as f32 / 50.0 - 1.0).collect();
     let kernel = Tensor::new(&[3, 3, 1, 32], values(288, 53)).unwrap();
     let (x1, x2) = (

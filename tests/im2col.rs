@@ -42,7 +42,8 @@ proptest! {
             im2col::forward_with(&mut ws, &g, &c.x, &c.kernel, &c.bias, Activation::Relu, &mut y);
             let (mut dx, mut dk, mut db) = (vec![0.0; c.x.len()], vec![0.0; c.kernel.len()], vec![0.0; g.out_c]);
             let seen = im2col::ForwardPass { input: &c.x, output: &y, activation: Activation::Relu };
-            let grads = im2col::Gradients { dx: Some(&mut dx), dkernel: &mut dk, dbias: &mut db };
+            let weights = Some(im2col::WeightGradients { dkernel: &mut dk, dbias: &mut db });
+            let grads = im2col::Gradients { dx: Some(&mut dx), weights };
             im2col::backward_with(&mut ws, &g, &c.kernel, seen, &c.dy, grads);
             (y, dx, dk, db)
         };

@@ -14,8 +14,8 @@
 //!
 //! The kernel gradient is done the same way round ([`kernel_gradient`]): a block of kernel
 //! weights' sums stays in registers for a whole pass over an image's output gradient. The
-//! input gradient is not done here; a layer that needs one (any but a model's first) gets
-//! all its gradients from im2col.
+//! input gradient is not done here: it is im2col's `dz · kernelᵀ` followed by col2im, which
+//! needs no patch matrix either.
 
 use std::ops::Range;
 

@@ -113,13 +113,6 @@ impl Workspace {
         self.tile_samples.unwrap_or(TILE_BYTES / sample_bytes.max(1)).max(1)
     }
 
-    /// Drops the patch matrices kept by the last [`forward_with`] (keeping their memory), so
-    /// that the next [`backward_with`] rebuilds them: for a forward pass computed some other
-    /// way.
-    pub fn forget_patches(&mut self) {
-        self.runs.iter_mut().for_each(|run| run.kept.clear());
-    }
-
     /// One set of buffers for each of `runs` runs.
     fn runs(&mut self, runs: usize) -> &mut [RunBuffers] {
         self.runs.resize_with(runs, RunBuffers::default);
@@ -284,11 +277,19 @@ pub struct ForwardPass<'a> {
     pub activation: Activation,
 }
 
-/// Where the backward pass adds its gradients.
+/// Where the backward pass puts its gradients.
 #[derive(Debug)]
 pub struct Gradients<'a> {
     /// `∂loss/∂x`, if wanted. (The first layer of a model needs none: nothing comes before it.)
     pub dx: Option<&'a mut [f32]>,
+    /// The kernel and bias gradients, if wanted. A layer whose direct loops compute them asks
+    /// for `dx` only, which needs no patch matrix.
+    pub weights: Option<WeightGradients<'a>>,
+}
+
+/// `∂loss/∂kernel` and `∂loss/∂bias`, added to.
+#[derive(Debug)]
+pub struct WeightGradients<'a> {
     /// `∂loss/∂kernel`, added to.
     pub dkernel: &'a mut [f32],
     /// `∂loss/∂bias`, added to.
@@ -297,13 +298,13 @@ pub struct Gradients<'a> {
 
 // ANCHOR: backward
 /// The gradients of a forward pass given `dy = ∂loss/∂y`, tile by tile: the activation's
-/// gradient gives `dz`, the tile's patch matrix is rebuilt from the input, and then
-/// `dkernel += colsᵀ · dz`, `dbias +=` the column sums of `dz`, and, if `dx` is wanted,
-/// `dx = col2im(dz · kernelᵀ)` (overwritten, not added to).
+/// gradient gives `dz`; if the weight gradients are wanted, the tile's patch matrix is
+/// rebuilt from the input, and `dkernel += colsᵀ · dz`, `dbias +=` the column sums of `dz`;
+/// if `dx` is wanted, `dx = col2im(dz · kernelᵀ)` (overwritten, not added to).
 ///
-/// `ws` must be the workspace of the [`forward_with`] that produced `seen`, or one without
-/// kept patches (fresh, or after [`Workspace::forget_patches`]): for some geometries it
-/// holds that pass's patch matrix.
+/// If the weight gradients are wanted, `ws` must be the workspace of the [`forward_with`]
+/// that produced `seen` (or a fresh one): for some geometries it holds that pass's patch
+/// matrix.
 pub fn backward_with(
     ws: &mut Workspace,
     g: &ConvGeometry,
@@ -319,6 +320,7 @@ pub fn backward_with(
     }
     let (per_run, per_tile) = (samples_per_run(g.batch), ws.tile_samples(g));
     let keep = keeps_patches(g);
+    let weights = grads.weights.is_some();
     let runs = ws.runs(g.batch.div_ceil(per_run));
     // One work item per run, each with its own slices of every buffer.
     let dx_runs: Vec<Option<&mut [f32]>> = match grads.dx {
@@ -348,21 +350,23 @@ pub fn backward_with(
                 seen.activation.backward(y, dy, dz, out_c);
                 dz
             };
-            let kept_at = i * per_tile * g.sample_rows() * len;
-            let cols = match buf.kept.get(kept_at..kept_at + rows * len) {
-                Some(kept) if keep => kept,
-                _ => {
-                    let cols = scratch(&mut buf.cols, rows * len);
-                    im2col(&tile, x, cols);
-                    cols
+            if weights {
+                let kept_at = i * per_tile * g.sample_rows() * len;
+                let cols = match buf.kept.get(kept_at..kept_at + rows * len) {
+                    Some(kept) if keep => kept,
+                    _ => {
+                        let cols = scratch(&mut buf.cols, rows * len);
+                        im2col(&tile, x, cols);
+                        cols
+                    }
+                };
+                // dkernel += colsᵀ · dz, computed as its transpose dzᵀ · cols: [out_c, rows] ·
+                // [rows, len], written into dk's storage column by column. Reading `cols` row
+                // by row (as the right operand) is much faster than gathering its columns.
+                gemm_into_transposed(Mat::new(dz, rows, out_c).t(), Mat::new(cols, rows, len), 1.0, dk);
+                for row in dz.chunks_exact(out_c) {
+                    db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
                 }
-            };
-            // dkernel += colsᵀ · dz, computed as its transpose dzᵀ · cols: [out_c, rows] ·
-            // [rows, len], written into dk's storage column by column. Reading `cols` row by
-            // row (as the right operand) is much faster than gathering its columns.
-            gemm_into_transposed(Mat::new(dz, rows, out_c).t(), Mat::new(cols, rows, len), 1.0, dk);
-            for row in dz.chunks_exact(out_c) {
-                db.iter_mut().zip(row).for_each(|(d, v)| *d += v);
             }
             if let Some(dx) = dx.as_deref_mut() {
                 // dz: [rows, out_c] · kernelᵀ: [out_c, len] = dcols: [rows, len]
@@ -375,10 +379,11 @@ pub fn backward_with(
         }
     });
     // Add the runs' gradients in run order, so the result does not depend on timing.
+    let Some(WeightGradients { dkernel, dbias }) = grads.weights else { return };
     for buf in &ws.runs {
         let (dk, db) = buf.partial[..kernel.len() + out_c].split_at(kernel.len());
-        grads.dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
-        grads.dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+        dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
+        dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
     }
 }
 // ANCHOR_END: backward
@@ -403,6 +408,6 @@ pub fn backward(
 ) {
     // A linear activation never reads the output, so `dy` can stand in for it.
     let seen = ForwardPass { input: x, output: dy, activation: Activation::Linear };
-    let grads = Gradients { dx: Some(dx), dkernel, dbias };
+    let grads = Gradients { dx: Some(dx), weights: Some(WeightGradients { dkernel, dbias }) };
     backward_with(&mut Workspace::default(), g, kernel, seen, dy, grads);
 }

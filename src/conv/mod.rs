@@ -81,9 +81,8 @@ pub enum ConvAlgorithm {
     Im2col,
     /// The loops reordered to keep the sums of four pixels × a block of filters in
     /// registers ([`direct`]), reading the windows straight from the image: no patch matrix.
-    /// The kernel and bias gradients are computed the same way when the layer needs no input
-    /// gradient (the first layer of a model); otherwise all gradients are computed as in
-    /// [`ConvAlgorithm::Im2col`].
+    /// The kernel and bias gradients are computed the same way; the input gradient as in
+    /// [`ConvAlgorithm::Im2col`] (`dz · kernelᵀ` and col2im, which need no patch matrix).
     Direct,
     /// [`ConvAlgorithm::Direct`] when there are at least 32 filters (whole blocks of its
     /// sums) or a window holds no more values than there are filters; otherwise
@@ -242,8 +241,7 @@ impl Conv2D {
                 let (x, dz) = (self.input.data(), self.dz.data());
                 naive::backward(&g, x, kernel.data(), dz, self.dx.data_mut(), dk, db);
             }
-            // A model's first layer needs no `dx`: the direct loops give the rest.
-            ConvAlgorithm::Direct if !need_dx => {
+            ConvAlgorithm::Direct => {
                 let dz = if activation == Activation::Linear {
                     dy.data()
                 } else {
@@ -251,10 +249,19 @@ impl Conv2D {
                     activation.backward(self.output.data(), dy.data(), self.dz.data_mut(), self.filters);
                     self.dz.data()
                 };
+                // The weight gradients from the direct loops, `dx` (if wanted) from im2col's
+                // `dz · kernelᵀ` and col2im, which need no patch matrix.
                 direct::kernel_gradient(&g, self.input.data(), dz, dk, db);
+                if need_dx {
+                    self.dx.reuse_as(&g.input_shape())?; // overwritten tile by tile
+                    let linear = Activation::Linear;
+                    let seen =
+                        im2col::ForwardPass { input: self.input.data(), output: dz, activation: linear };
+                    let grads = im2col::Gradients { dx: Some(self.dx.data_mut()), weights: None };
+                    im2col::backward_with(&mut self.workspace, &g, kernel.data(), seen, dz, grads);
+                }
             }
-            // Where `dx` is wanted, the direct algorithm's gradients are im2col's.
-            ConvAlgorithm::Im2col | ConvAlgorithm::Direct | ConvAlgorithm::Auto => {
+            ConvAlgorithm::Im2col | ConvAlgorithm::Auto => {
                 // The activation's gradient is taken tile by tile inside, while in cache.
                 let seen =
                     im2col::ForwardPass { input: self.input.data(), output: self.output.data(), activation };
@@ -264,7 +271,8 @@ impl Conv2D {
                 } else {
                     None
                 };
-                let grads = im2col::Gradients { dx, dkernel: dk, dbias: db };
+                let weights = Some(im2col::WeightGradients { dkernel: dk, dbias: db });
+                let grads = im2col::Gradients { dx, weights };
                 im2col::backward_with(&mut self.workspace, &g, kernel.data(), seen, dy.data(), grads);
             }
         }
@@ -317,9 +325,6 @@ impl Layer for Conv2D {
             ConvAlgorithm::Direct => {
                 let y = self.output.data_mut();
                 direct::forward(&g, x.data(), kernel.data(), &self.bias, self.activation, y);
-                // The gradients go through im2col, which must not reuse a patch matrix that
-                // an earlier im2col forward pass (before `algorithm` changed) left behind.
-                self.workspace.forget_patches();
             }
             ConvAlgorithm::Im2col | ConvAlgorithm::Auto => {
                 let (ws, y) = (&mut self.workspace, self.output.data_mut());
