@@ -1,8 +1,8 @@
 //! The direct convolution against the naive reference loops, over random geometries with
 //! enough filters for whole and partial blocks of 64, 32 and 8 filters, within the
 //! tolerance of `conv_case`: the forward pass, the kernel and bias gradients, and a `Direct`
-//! layer as the first layer of a model (no input gradient) and in the middle of one (all
-//! its input gradient from im2col).
+//! layer as the first layer of a model (no input gradient) and in the middle of one (its
+//! input gradient from im2col).
 
 mod conv_case;
 
