@@ -82,11 +82,7 @@ fn sum_blocks<'a, const N: usize>(
         let first = first + block * N;
         let mut acc: [f32; N] = bias[first..first + N].try_into().expect("a slice of N values");
         window_sum(x, kernel, taps, first, &mut acc);
-        if relu {
-            // Applied while the sums are still in registers.
-            acc = acc.map(|v| if v < 0.0 { 0.0 } else { v });
-        }
-        out.copy_from_slice(&acc);
+        store(acc, relu, out);
     }
     blocks.into_remainder()
 }
@@ -150,11 +146,11 @@ pub fn forward_image(
 }
 // ANCHOR_END: forward_image
 
-/// One pixel's outputs: whole blocks of filters, then the rest eight at a time, then one at
-/// a time.
+/// One pixel's outputs, in blocks of 64 filters, then 32, 8 and 1.
 fn one_pixel(x: &[f32], kernel: &[f32], bias: &[f32], taps: &[Tap], relu: bool, y_row: &mut [f32]) {
     let out_c = y_row.len();
-    let rest = sum_blocks::<LANES>(x, kernel, bias, taps, relu, 0, y_row);
+    let rest = sum_blocks::<64>(x, kernel, bias, taps, relu, 0, y_row);
+    let rest = sum_blocks::<32>(x, kernel, bias, taps, relu, out_c - rest.len(), rest);
     let rest = sum_blocks::<8>(x, kernel, bias, taps, relu, out_c - rest.len(), rest);
     sum_blocks::<1>(x, kernel, bias, taps, relu, out_c - rest.len(), rest);
 }
