@@ -320,15 +320,15 @@ fn accumulate_all(g: &ConvGeometry, x: &[f32], dz: &[f32], pixels: &[Pixel], tap
     }
 }
 
-// ANCHOR: kernel_gradient_image
-/// Adds the kernel and bias gradients of **one image** to `dkernel` and `dbias`, given `dz`,
-/// the gradient of the image's output *before* the activation, `(out_h, out_w, out_c)`.
+// ANCHOR: kernel_gradient_images
+/// Adds the kernel and bias gradients of the geometry's `g.batch` images to `dkernel` and
+/// `dbias`, given `dz`, the gradient of their outputs *before* the activation.
 ///
 /// These are the sums of im2col's `colsᵀ · dz`, `dkernel[tap][f] = Σ_pixels x[pixel's window
-/// at tap] · dz[pixel][f]`, taken three kernel weights × [`LANES`] filters at a time
-/// with the sums held in registers for a whole pass over the image, and the window values
-/// read straight from the image: no patch matrix.
-pub fn kernel_gradient_image(
+/// at tap] · dz[pixel][f]`, taken three kernel weights × up to 64 filters at a time with the
+/// sums held in registers for a whole pass over the images' pixels, and the window values
+/// read straight from the images: no patch matrix.
+pub fn kernel_gradient_images(
     g: &ConvGeometry,
     x: &[f32],
     dz: &[f32],
@@ -336,19 +336,19 @@ pub fn kernel_gradient_image(
     dbias: &mut [f32],
 ) {
     let (w, out_c) = (&g.window, g.out_c);
-    let dz = &dz[..g.sample_output_len()];
-    for row in dz.chunks_exact(out_c) {
+    let (x_len, y_len) = (g.sample_input_len(), g.sample_output_len());
+    for row in dz[..g.batch * y_len].chunks_exact(out_c) {
         dbias.iter_mut().zip(row).for_each(|(b, d)| *b += d);
     }
     // Windows wholly inside the image share one list of taps and go through the registers;
     // the few over the padding add their products one by one.
     let (mut whole, mut partial) = (Vec::with_capacity(g.patch_len()), Vec::with_capacity(g.patch_len()));
     window_taps(g, 0..w.k_h, 0..w.k_w, &mut whole);
-    let mut pixels = Vec::with_capacity(g.sample_rows());
-    for pixel in 0..g.sample_rows() {
+    let mut pixels = Vec::with_capacity(g.patch_rows());
+    for (image, pixel) in (0..g.batch).flat_map(|image| (0..g.sample_rows()).map(move |p| (image, p))) {
         let ((rows, ih), (cols, iw)) =
             (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
-        let at = Pixel { x: (ih * w.in_w + iw) * g.in_c, dz: pixel * out_c };
+        let at = Pixel { x: image * x_len + (ih * w.in_w + iw) * g.in_c, dz: image * y_len + pixel * out_c };
         if rows.len() == w.k_h && cols.len() == w.k_w {
             pixels.push(at);
             continue;
@@ -363,10 +363,16 @@ pub fn kernel_gradient_image(
     }
     accumulate_all(g, x, dz, &pixels, &whole, dkernel);
 }
-// ANCHOR_END: kernel_gradient_image
+// ANCHOR_END: kernel_gradient_images
+
+/// Bytes of output gradient per pass of [`kernel_gradient_images`]: about a core's L1 data
+/// cache, so that the passes after the first over the same images read it from there. A
+/// large image makes a pass on its own; small ones (the book's third layer: 3×3 pixels) are
+/// grouped, so that each pass is long enough to pay for loading and storing its sums.
+const PASS_BYTES: usize = 32 * 1024;
 
 /// Adds the kernel and bias gradients of a whole batch to `dkernel` and `dbias`, given `dz`
-/// before the activation (see [`kernel_gradient_image`]).
+/// before the activation (see [`kernel_gradient_images`]).
 ///
 /// The images are cut into one run per thread; each run sums its own gradients, and the
 /// runs' sums are added in run order, so a given thread count always gives the same bits.
@@ -376,13 +382,15 @@ pub fn kernel_gradient(g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f
         return;
     }
     let per_run = g.batch.div_ceil(rayon::current_num_threads().max(1));
+    let per_pass = (PASS_BYTES / (y_len * size_of::<f32>())).max(1);
     let runs: Vec<(Vec<f32>, Vec<f32>)> = x[..g.batch * x_len]
         .par_chunks(per_run * x_len)
         .zip(dz.par_chunks(per_run * y_len))
         .map(|(x, dz)| {
             let (mut dk, mut db) = (vec![0.0; dkernel.len()], vec![0.0; dbias.len()]);
-            for (x, dz) in x.chunks_exact(x_len).zip(dz.chunks_exact(y_len)) {
-                kernel_gradient_image(g, x, dz, &mut dk, &mut db);
+            for (x, dz) in x.chunks(per_pass * x_len).zip(dz.chunks(per_pass * y_len)) {
+                let images = ConvGeometry { batch: x.len() / x_len, ..*g };
+                kernel_gradient_images(&images, x, dz, &mut dk, &mut db);
             }
             (dk, db)
         })
