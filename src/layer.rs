@@ -113,6 +113,13 @@ pub trait Layer: Send {
         Vec::new()
     }
 
+    /// The layer as [`Any`](std::any::Any), so that a model can recognise the concrete
+    /// layers it knows a faster way to train together (a first `Conv2D` and the
+    /// `MaxPooling2D` after it). `None`, the default, for any other layer.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
+
     /// A copy of the layer, weights and all, so that several threads can each run their own
     /// copy of a model ([`crate::data_parallel`]). `None`, the default, means the layer
     /// cannot be copied, and a model holding it trains on one thread's copy only.

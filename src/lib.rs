@@ -21,6 +21,7 @@ pub mod dense;
 pub mod error;
 pub mod experiment;
 pub mod flatten;
+mod fused;
 pub mod gemm;
 pub mod gradcheck;
 pub mod idx;

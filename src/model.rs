@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::activation::Activation;
-use crate::conv::{Conv2D, ConvAlgorithm};
+use crate::conv::{Conv2D, ConvAlgorithm, ConvGeometry};
 use crate::dense::Dense;
 use crate::error::{Error, Result};
 use crate::flatten::Flatten;
@@ -195,6 +195,34 @@ impl Sequential {
         Ok(y)
     }
 
+    /// The geometry of the first layer's convolution if the first two layers can be trained
+    /// as one (see `fused.rs`): a trainable `Conv2D` ending in a ReLU, computed by the direct
+    /// loops, then a `MaxPooling2D`, then more layers.
+    fn fusable_head(&mut self, x_shape: &[usize]) -> Option<ConvGeometry> {
+        let [conv, pool, _, ..] = &mut self.entries[..] else { return None };
+        concrete::<MaxPooling2D>(pool).ok()?;
+        concrete::<Conv2D>(conv).ok()?.direct_relu_geometry(x_shape)
+    }
+
+    /// [`Sequential::forward`] with the first two layers trained as one, for `compute_gradients`.
+    fn forward_fused<'a>(&'a mut self, x: &'a Tensor, g: ConvGeometry) -> Result<&'a Tensor> {
+        if x.shape().get(1..) != Some(self.input_shape.as_slice()) {
+            return Err(Error::Shape(format!(
+                "the model expects a batch of {:?} samples, got shape {:?}",
+                self.input_shape,
+                x.shape()
+            )));
+        }
+        let [conv, pool, rest @ ..] = &mut self.entries[..] else {
+            return Err(Error::Model("no layers to fuse".into()));
+        };
+        let mut y = crate::fused::forward(concrete::<Conv2D>(conv)?, concrete::<MaxPooling2D>(pool)?, x, g)?;
+        for entry in rest {
+            y = entry.layer.forward(y)?;
+        }
+        Ok(y)
+    }
+
     /// Sends `grad` back through the layers in `range`, last first, after a
     /// [`forward_range`](Sequential::forward_range) over at least those layers, and returns
     /// the gradient with respect to the input of layer `range.start`. `grad` is the gradient
@@ -248,40 +276,49 @@ impl Sequential {
                 "training with cross-entropy needs a model that ends in a softmax".into(),
             ));
         }
-        let probs = self.forward(x)?.clone();
-        let loss = self.loss_of_last_forward(&probs, targets)?;
-        let dz = softmax_crossentropy_grad(&probs, targets)?;
         // Below the first trainable layer no gradient is needed: frozen layers stop the pass.
         let first_trainable = self
             .entries
             .iter()
             .position(|e| e.trainable)
             .ok_or_else(|| Error::Model("every layer is frozen: there is nothing to train".into()))?;
+        // A first Conv2D + ReLU and its max pooling go image by image (see `fused.rs`).
+        let fused = if first_trainable == 0 { self.fusable_head(x.shape()) } else { None };
+        let probs = match fused {
+            Some(g) => self.forward_fused(x, g)?.clone(),
+            None => self.forward(x)?.clone(),
+        };
+        let loss = self.loss_of_last_forward(&probs, targets)?;
+        let dz = softmax_crossentropy_grad(&probs, targets)?;
         let needed = &mut self.entries[first_trainable..];
         // Whether each layer follows a ReLU, whose gradient it may fold into its own.
         let after_relu: Vec<bool> = (0..needed.len())
             .map(|i| i > 0 && needed[i - 1].layer.activation() == Activation::Relu)
             .collect();
-        let (last, rest) = needed.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
+        // The first layer (or the fused pair) needs no input gradient: it comes last, apart.
+        let (head, tail) = needed.split_at_mut(if fused.is_some() { 2 } else { 1 });
+        let (last, middle) = tail.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
         let mut grad = last.layer.backward_pre_activation(&dz)?;
         // True when `grad` is already taken before the next layer's activation.
         let mut before_activation = false;
-        if let Some((first, middle)) = rest.split_first_mut() {
-            for (entry, &after_relu) in middle.iter_mut().zip(&after_relu[1..]).rev() {
-                let layer = &mut entry.layer;
-                (grad, before_activation) = if before_activation {
-                    (layer.backward_pre_activation(grad)?, false)
-                } else if after_relu && layer.folds_relu() {
-                    (layer.backward_through_relu(grad)?, true)
-                } else {
-                    (layer.backward(grad)?, false)
-                };
-            }
-            if before_activation {
-                first.layer.backward_params_pre_activation(grad)?;
+        for (entry, &after_relu) in middle.iter_mut().zip(&after_relu[head.len()..]).rev() {
+            let layer = &mut entry.layer;
+            (grad, before_activation) = if before_activation {
+                (layer.backward_pre_activation(grad)?, false)
+            } else if after_relu && layer.folds_relu() {
+                (layer.backward_through_relu(grad)?, true)
             } else {
-                first.layer.backward_params(grad)?;
+                (layer.backward(grad)?, false)
+            };
+        }
+        match (fused, head) {
+            (Some(g), [conv, pool]) => {
+                let (conv, pool) = (concrete::<Conv2D>(conv)?, concrete::<MaxPooling2D>(pool)?);
+                crate::fused::backward(conv, pool, g, grad)?;
             }
+            (_, [first, ..]) if before_activation => first.layer.backward_params_pre_activation(grad)?,
+            (_, [first, ..]) => first.layer.backward_params(grad)?,
+            (_, []) => return Err(Error::Model("empty model".into())),
         }
         Ok((loss, probs))
     }
@@ -344,6 +381,16 @@ impl Sequential {
         out
     }
     // ANCHOR_END: summary
+}
+
+/// The layer of `entry` as its concrete type `L`.
+fn concrete<L: Layer + 'static>(entry: &mut Entry) -> Result<&mut L> {
+    let class = entry.layer.class_name();
+    entry
+        .layer
+        .as_any_mut()
+        .and_then(|layer| layer.downcast_mut::<L>())
+        .ok_or_else(|| Error::Model(format!("expected another layer than {class}")))
 }
 
 fn bad_range(range: &Range<usize>) -> Error {

@@ -109,6 +109,36 @@ fn window_max<const N: usize>(xs: &[f32], pixels: &[usize], first: usize, best: 
 }
 // ANCHOR_END: window_max
 
+/// Max-pools one `(h, w, c)` image `xs` into `ys`, with the position of each output's
+/// maximum in `argmax`.
+pub(crate) fn max_pool_image(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
+    for_each_window((1, win.in_h, win.in_w, c), win, |out, pixels| {
+        let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
+        // Sixteen channels at a time (one AVX-512 register), then eight, then one.
+        let (sixteens, eights) = (c / 16 * 16, c / 8 * 8);
+        for first in (0..sixteens).step_by(16) {
+            window_max::<16>(xs, pixels, first, best, arg);
+        }
+        for first in (sixteens..eights).step_by(8) {
+            window_max::<8>(xs, pixels, first, best, arg);
+        }
+        for first in eights..c {
+            window_max::<1>(xs, pixels, first, best, arg);
+        }
+    });
+}
+
+/// The gradient of one image's max pooling: `dx` (the image's, overwritten) from its
+/// outputs' `dy`, `argmax` and values `y`; `through_relu` keeps only the gradients of
+/// positive outputs (see [`Layer::backward_through_relu`]).
+pub(crate) fn scatter_image(dy: &[f32], argmax: &[u32], y: &[f32], through_relu: bool, dx: &mut [f32]) {
+    dx.fill(0.0);
+    for ((&d, &i), &y) in dy.iter().zip(argmax).zip(y) {
+        // Written with `y > 0`, as in ReLU: a NaN output blocks the gradient too.
+        dx[i as usize] += if !through_relu || y > 0.0 { d } else { 0.0 };
+    }
+}
+
 /// Max pooling, as Keras's `MaxPooling2D(pool_size, strides, padding)`.
 ///
 /// The forward pass remembers which input won each window (the argmax; on ties the first
@@ -166,18 +196,40 @@ impl MaxPooling2D {
         }
         let images = self.dx.data_mut().par_chunks_mut(x_len).zip(dy.data().par_chunks(y_len));
         let winners = self.argmax.par_chunks(y_len).zip(self.output.data().par_chunks(y_len));
-        images.zip(winners).for_each(|((dx, dy), (argmax, y))| {
-            // Zeroing here rather than all at once: the image's gradient is then still in
-            // cache when the winners' gradients are added to it.
-            dx.fill(0.0);
-            for ((&d, &i), &y) in dy.iter().zip(argmax).zip(y) {
-                // Written with `y > 0`, as in ReLU: a NaN output blocks the gradient too.
-                dx[i as usize] += if !through_relu || y > 0.0 { d } else { 0.0 };
-            }
-        });
+        // An image at a time: each image's gradient is zeroed and then, while still in cache,
+        // receives its winners' gradients.
+        images
+            .zip(winners)
+            .for_each(|((dx, dy), (argmax, y))| scatter_image(dy, argmax, y, through_relu, dx));
         Ok(&self.dx)
     }
     // ANCHOR_END: scatter
+
+    /// Prepares a forward pass over an NHWC input of `x_shape` whose images the caller pools
+    /// itself with [`max_pool_image`] ([`crate::fused`]): returns the window, the output to
+    /// fill and its argmax.
+    pub(crate) fn start_forward(&mut self, x_shape: &[usize]) -> Result<(Window2D, &mut [f32], &mut [u32])> {
+        let [n, h, w, c] = x_shape[..] else {
+            return Err(Error::Shape(format!("pooling expects a 4-D batch, got {x_shape:?}")));
+        };
+        let win = self.spec.window(h, w)?;
+        if u32::try_from(h * w * c).is_err() {
+            return Err(Error::Shape(format!(
+                "{} values per image are too many for a u32 argmax",
+                h * w * c
+            )));
+        }
+        self.input_shape = Some(x_shape.to_vec());
+        self.output.reuse_as(&[n, win.out_h, win.out_w, c])?;
+        self.argmax.resize(self.output.len(), 0);
+        Ok((win, self.output.data_mut(), &mut self.argmax))
+    }
+
+    /// The last forward pass's output and argmax, for a caller that sends the gradient back
+    /// itself with [`scatter_image`] ([`crate::fused`]).
+    pub(crate) fn winners(&self) -> (&Tensor, &[u32]) {
+        (&self.output, &self.argmax)
+    }
 
     /// For each output value of the last forward pass, where the maximum of its window was:
     /// the flat index into that image's `(h, w, c)` input.
@@ -225,20 +277,7 @@ impl Layer for MaxPooling2D {
         // Images are independent: each thread pools whole images.
         let images = x.data().par_chunks(x_len).zip(self.output.data_mut().par_chunks_mut(y_len));
         images.zip(self.argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
-            for_each_window((1, h, w, c), &win, |out, pixels| {
-                let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
-                // Sixteen channels at a time (one AVX-512 register), then eight, then one.
-                let (sixteens, eights) = (c / 16 * 16, c / 8 * 8);
-                for first in (0..sixteens).step_by(16) {
-                    window_max::<16>(xs, pixels, first, best, arg);
-                }
-                for first in (sixteens..eights).step_by(8) {
-                    window_max::<8>(xs, pixels, first, best, arg);
-                }
-                for first in eights..c {
-                    window_max::<1>(xs, pixels, first, best, arg);
-                }
-            });
+            max_pool_image(&win, c, xs, ys, argmax);
         });
         Ok(&self.output)
     }
@@ -268,6 +307,10 @@ impl Layer for MaxPooling2D {
 
     fn clone_layer(&self) -> Option<Box<dyn Layer>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
     }
 }
 

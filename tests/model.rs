@@ -126,11 +126,10 @@ fn assert_folding_changes_nothing(make: impl Fn() -> Sequential, shape: [usize; 
 
 #[test]
 fn folding_relu_into_max_pooling_gives_the_same_gradients() {
-    // im2col throughout: the plain pass asks the first layer for its input gradient too,
-    // which the direct algorithm leaves to im2col, and a different algorithm sums in a
-    // different order (the algorithms are checked against each other in tests/direct.rs).
-    let book = || book_model_using(6, ConvAlgorithm::Im2col).unwrap();
-    assert_folding_changes_nothing(book, [28, 28, 1], 10);
+    // The book's model as it trains: its first two layers image by image (`fused.rs`).
+    assert_folding_changes_nothing(|| book_model(6).unwrap(), [28, 28, 1], 10);
+    // And layer by layer, with im2col.
+    assert_folding_changes_nothing(|| book_model_using(6, ConvAlgorithm::Im2col).unwrap(), [28, 28, 1], 10);
     // Overlapping windows (3×3, stride 2, same padding): one input can win several windows.
     let overlapping = || {
         let mut model = Sequential::new(&[9, 9, 2], 3);

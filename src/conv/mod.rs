@@ -216,6 +216,35 @@ impl Conv2D {
         &self.dbias
     }
 
+    /// The geometry of a forward pass over `x_shape` if this layer computes it with the
+    /// direct loops and ends in a ReLU: the first half of what [`crate::fused`] trains as
+    /// one. `None` otherwise.
+    pub(crate) fn direct_relu_geometry(&self, x_shape: &[usize]) -> Option<ConvGeometry> {
+        let g = ConvGeometry::new(x_shape, self.kernel.as_ref()?.shape(), self.strides, self.padding).ok()?;
+        let direct = self.algorithm.for_geometry(&g) == ConvAlgorithm::Direct;
+        (direct && self.activation == Activation::Relu).then_some(g)
+    }
+
+    /// Remembers the input of a forward pass whose output a caller computes itself
+    /// ([`crate::fused`]), and returns the kernel and bias to compute it with.
+    pub(crate) fn start_forward(&mut self, x: &Tensor, g: ConvGeometry) -> Result<(&[f32], &[f32])> {
+        self.input.copy_from(x);
+        self.geometry = Some(g);
+        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
+        Ok((kernel.data(), &self.bias))
+    }
+
+    /// The last forward pass's input, and the kernel and bias gradients zeroed, for a
+    /// caller that computes them itself ([`crate::fused`]).
+    pub(crate) fn start_weight_gradients(&mut self) -> Result<(&[f32], &mut [f32], &mut [f32])> {
+        let len = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?.len();
+        self.dkernel.clear();
+        self.dkernel.resize(len, 0.0);
+        self.dbias.clear();
+        self.dbias.resize(self.filters, 0.0);
+        Ok((self.input.data(), &mut self.dkernel, &mut self.dbias))
+    }
+
     fn weights(&self) -> Result<&Tensor> {
         self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))
     }
@@ -380,5 +409,9 @@ impl Layer for Conv2D {
 
     fn clone_layer(&self) -> Option<Box<dyn Layer>> {
         Some(Box::new(self.clone()))
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
     }
 }
