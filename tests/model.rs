@@ -131,22 +131,28 @@ fn folding_relu_into_max_pooling_gives_the_same_gradients() {
     // And layer by layer, with im2col.
     assert_folding_changes_nothing(|| book_model_using(6, ConvAlgorithm::Im2col).unwrap(), [28, 28, 1], 10);
     // Overlapping windows (3×3, stride 2, same padding): one input can win several windows.
-    let overlapping = || {
-        let mut model = Sequential::new(&[9, 9, 2], 3);
-        model
-            .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
-            .unwrap()
-            .add(MaxPooling2D::new((3, 3)).strides((2, 2)).padding(convnets::Padding::Same))
-            .unwrap()
-            .add(Conv2D::new(3, (2, 2)).activation(Activation::Relu))
-            .unwrap()
-            .add(MaxPooling2D::new((2, 2)))
-            .unwrap()
-            .add(Flatten::new())
-            .unwrap()
-            .add(Dense::new(3).activation(Activation::Softmax))
-            .unwrap();
-        model
-    };
-    assert_folding_changes_nothing(overlapping, [9, 9, 2], 3);
+    // Layer by layer (im2col, chosen by Auto for 4 filters), and image by image (direct).
+    for algorithm in [ConvAlgorithm::Auto, ConvAlgorithm::Direct] {
+        assert_folding_changes_nothing(|| overlapping(algorithm), [9, 9, 2], 3);
+    }
+}
+
+/// A small model whose first pooling has overlapping windows, its first convolution computed
+/// by `algorithm`.
+fn overlapping(algorithm: ConvAlgorithm) -> Sequential {
+    let mut model = Sequential::new(&[9, 9, 2], 3);
+    model
+        .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu).algorithm(algorithm))
+        .unwrap()
+        .add(MaxPooling2D::new((3, 3)).strides((2, 2)).padding(convnets::Padding::Same))
+        .unwrap()
+        .add(Conv2D::new(3, (2, 2)).activation(Activation::Relu))
+        .unwrap()
+        .add(MaxPooling2D::new((2, 2)))
+        .unwrap()
+        .add(Flatten::new())
+        .unwrap()
+        .add(Dense::new(3).activation(Activation::Softmax))
+        .unwrap();
+    model
 }
