@@ -68,6 +68,16 @@ fn conv_layers(c: &mut Criterion) {
                 im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
             })
         });
+        // As a `Direct` layer does it: the weight gradients from the direct loops, dx from
+        // im2col's dy · kernelᵀ and col2im (no patch matrix).
+        group.bench_function("direct", |b| {
+            b.iter(|| {
+                direct::kernel_gradient(&g, &x, &dy, &mut dk, &mut db);
+                let seen = im2col::ForwardPass { input: &x, output: &y, activation: Activation::Linear };
+                let grads = im2col::Gradients { dx: Some(&mut dx), weights: None };
+                im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
+            })
+        });
         group.finish();
 
         // A model's first layer needs only its weight gradients: one product of the
@@ -140,7 +150,7 @@ fn inference(c: &mut Criterion) {
     let mut model = book_model(0).expect("the book's model builds");
     let mut group = c.benchmark_group("inference (images/s)");
     group.sample_size(20).throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function(BenchmarkId::new("book model", "im2col"), |b| {
+    group.bench_function(BenchmarkId::new("book model", "auto"), |b| {
         b.iter(|| model.forward(&x).map(|y| y.len()))
     });
     group.finish();

@@ -109,6 +109,7 @@ fn window_max<const N: usize>(xs: &[f32], pixels: &[usize], first: usize, best: 
 }
 // ANCHOR_END: window_max
 
+// ANCHOR: max_pool_image
 /// Max-pools one `(h, w, c)` image `xs` into `ys`, with the position of each output's
 /// maximum in `argmax`.
 pub(crate) fn max_pool_image(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
@@ -127,7 +128,9 @@ pub(crate) fn max_pool_image(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32
         }
     });
 }
+// ANCHOR_END: max_pool_image
 
+// ANCHOR: scatter_image
 /// The gradient of one image's max pooling: `dx` (the image's, overwritten) from its
 /// outputs' `dy`, `argmax` and values `y`; `through_relu` keeps only the gradients of
 /// positive outputs (see [`Layer::backward_through_relu`]).
@@ -138,6 +141,7 @@ pub(crate) fn scatter_image(dy: &[f32], argmax: &[u32], y: &[f32], through_relu:
         dx[i as usize] += if !through_relu || y > 0.0 { d } else { 0.0 };
     }
 }
+// ANCHOR_END: scatter_image
 
 /// Max pooling, as Keras's `MaxPooling2D(pool_size, strides, padding)`.
 ///

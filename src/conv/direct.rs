@@ -110,7 +110,7 @@ pub fn forward_image(
             (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
         let at = (ih * w.in_w + iw) * g.in_c;
         if rows.len() == w.k_h && cols.len() == w.k_w {
-            inside.push(Pixel { x: at, dz: pixel * out_c });
+            inside.push(Pixel { x: at, out: pixel * out_c });
             continue;
         }
         window_taps(g, rows, cols, &mut partial);
@@ -136,7 +136,7 @@ pub fn forward_image(
     }
     // The last few pixels, one at a time.
     for p in fours.remainder() {
-        one_pixel(&x[p.x..], kernel, bias, &whole, relu, &mut y[p.dz..][..out_c]);
+        one_pixel(&x[p.x..], kernel, bias, &whole, relu, &mut y[p.out..][..out_c]);
     }
     if !relu {
         for y_row in y.chunks_exact_mut(out_c).take(g.sample_rows()) {
@@ -165,6 +165,7 @@ fn store<const N: usize>(mut acc: [f32; N], relu: bool, out: &mut [f32]) {
     out.copy_from_slice(&acc);
 }
 
+// ANCHOR: four_pixels
 /// Four pixels × the `N` filters from `first`, with their 4 × `N` sums in registers: each
 /// kernel row of `N` weights is loaded once for four pixels.
 #[inline(always)]
@@ -192,11 +193,12 @@ fn four_pixels<const N: usize>(
             a3[f] = mul_add(v3, k[f], a3[f]);
         }
     }
-    store(a0, relu, &mut y[at[0].dz + first..][..N]);
-    store(a1, relu, &mut y[at[1].dz + first..][..N]);
-    store(a2, relu, &mut y[at[2].dz + first..][..N]);
-    store(a3, relu, &mut y[at[3].dz + first..][..N]);
+    store(a0, relu, &mut y[at[0].out + first..][..N]);
+    store(a1, relu, &mut y[at[1].out + first..][..N]);
+    store(a2, relu, &mut y[at[2].out + first..][..N]);
+    store(a3, relu, &mut y[at[3].out + first..][..N]);
 }
+// ANCHOR_END: four_pixels
 
 /// `y = activation(conv(x, kernel) + bias)` for a whole batch, the images shared among the
 /// threads.
@@ -224,12 +226,12 @@ fn mul_add(a: f32, b: f32, c: f32) -> f32 {
     if cfg!(target_feature = "fma") { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// An output pixel of one image: where its window starts in the input and where its
-/// gradient row is.
+/// An output pixel: where its window starts in the input, and where its row of outputs (or
+/// of output gradients) is.
 #[derive(Debug, Clone, Copy)]
 struct Pixel {
     x: usize,
-    dz: usize,
+    out: usize,
 }
 
 /// `dkernel[tap][f] += Σ_pixels x[pixel + tap] · dz[pixel][f]` for three taps and the `N`
@@ -250,7 +252,7 @@ fn accumulate3<const N: usize>(
 ) {
     let (mut a0, mut a1, mut a2) = ([0.0f32; N], [0.0f32; N], [0.0f32; N]);
     for p in pixels {
-        let d: &[f32; N] = dz[p.dz + first..][..N].try_into().expect("a slice of N values");
+        let d: &[f32; N] = dz[p.out + first..][..N].try_into().expect("a slice of N values");
         let (v0, v1, v2) = (x[p.x + taps[0].x], x[p.x + taps[1].x], x[p.x + taps[2].x]);
         for f in 0..N {
             a0[f] = mul_add(v0, d[f], a0[f]);
@@ -277,7 +279,7 @@ fn accumulate1<const N: usize>(
 ) {
     let mut acc = [0.0f32; N];
     for p in pixels {
-        let d: &[f32; N] = dz[p.dz + first..][..N].try_into().expect("a slice of N values");
+        let d: &[f32; N] = dz[p.out + first..][..N].try_into().expect("a slice of N values");
         let v = x[p.x + tap.x];
         (0..N).for_each(|f| acc[f] = mul_add(v, d[f], acc[f]));
     }
@@ -348,13 +350,13 @@ pub fn kernel_gradient_images(
     for (image, pixel) in (0..g.batch).flat_map(|image| (0..g.sample_rows()).map(move |p| (image, p))) {
         let ((rows, ih), (cols, iw)) =
             (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
-        let at = Pixel { x: image * x_len + (ih * w.in_w + iw) * g.in_c, dz: image * y_len + pixel * out_c };
+        let at = Pixel { x: image * x_len + (ih * w.in_w + iw) * g.in_c, out: image * y_len + pixel * out_c };
         if rows.len() == w.k_h && cols.len() == w.k_w {
             pixels.push(at);
             continue;
         }
         window_taps(g, rows, cols, &mut partial);
-        let d = &dz[at.dz..][..out_c];
+        let d = &dz[at.out..][..out_c];
         for tap in &partial {
             let v = x[at.x + tap.x];
             let dk = &mut dkernel[tap.kernel..][..out_c];
