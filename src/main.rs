@@ -140,9 +140,10 @@ enum Conv {
     Naive,
     /// Patch matrix + matrix multiplication.
     Im2col,
-    /// Direct loops over blocks of filters held in registers.
+    /// Direct loops: the sums of four pixels × a block of filters held in registers.
     Direct,
-    /// Direct for layers with short windows (the first), im2col for the others.
+    /// Direct for layers with 32 or more filters or short windows (all of the book's),
+    /// im2col for the others.
     Auto,
 }
 
