@@ -98,10 +98,7 @@ pub(crate) fn backward(conv: &mut Conv2D, pool: &MaxPooling2D, g: ConvGeometry, 
             (dk, db)
         })
         .collect();
-    for (dk, db) in sums {
-        dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
-        dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
-    }
+    direct::add_in_run_order(sums, dkernel, dbias);
     Ok(())
 }
 // ANCHOR_END: fused_backward

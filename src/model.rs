@@ -390,7 +390,7 @@ fn concrete<L: Layer + 'static>(entry: &mut Entry) -> Result<&mut L> {
         .layer
         .as_any_mut()
         .and_then(|layer| layer.downcast_mut::<L>())
-        .ok_or_else(|| Error::Model(format!("expected another layer than {class}")))
+        .ok_or_else(|| Error::Model(format!("{class} is not a {}", std::any::type_name::<L>())))
 }
 
 fn bad_range(range: &Range<usize>) -> Error {

@@ -209,9 +209,9 @@ impl MaxPooling2D {
     }
     // ANCHOR_END: scatter
 
-    /// Prepares a forward pass over an NHWC input of `x_shape` whose images the caller pools
-    /// itself with [`max_pool_image`] ([`crate::fused`]): returns the window, the output to
-    /// fill and its argmax.
+    /// Prepares a forward pass over an NHWC input of `x_shape`, whose images are then pooled
+    /// with [`max_pool_image`] (by [`Layer::forward`], or [`crate::fused`]): returns the
+    /// window, and the output and argmax to fill (every value is written by the pooling).
     pub(crate) fn start_forward(&mut self, x_shape: &[usize]) -> Result<(Window2D, &mut [f32], &mut [u32])> {
         let [n, h, w, c] = x_shape[..] else {
             return Err(Error::Shape(format!("pooling expects a 4-D batch, got {x_shape:?}")));
@@ -266,21 +266,15 @@ impl Layer for MaxPooling2D {
 
     // ANCHOR: max_forward
     fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
-        let (n, h, w, c) = x.nhwc()?;
-        let win = self.spec.window(h, w)?;
+        let (_, h, w, c) = x.nhwc()?;
+        let (win, y, argmax) = self.start_forward(x.shape())?;
         let (x_len, y_len) = (h * w * c, win.out_h * win.out_w * c);
-        if u32::try_from(x_len).is_err() {
-            return Err(Error::Shape(format!("{x_len} values per image are too many for a u32 argmax")));
-        }
-        self.input_shape = Some(x.shape().to_vec());
-        self.output.reuse_as(&[n, win.out_h, win.out_w, c])?; // every value is written below
-        self.argmax.resize(self.output.len(), 0);
-        if self.output.is_empty() {
+        if y.is_empty() {
             return Ok(&self.output);
         }
         // Images are independent: each thread pools whole images.
-        let images = x.data().par_chunks(x_len).zip(self.output.data_mut().par_chunks_mut(y_len));
-        images.zip(self.argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
+        let images = x.data().par_chunks(x_len).zip(y.par_chunks_mut(y_len));
+        images.zip(argmax.par_chunks_mut(y_len)).for_each(|((xs, ys), argmax)| {
             max_pool_image(&win, c, xs, ys, argmax);
         });
         Ok(&self.output)

@@ -406,6 +406,12 @@ pub fn kernel_gradient(g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f
             (dk, db)
         })
         .collect();
+    add_in_run_order(runs, dkernel, dbias);
+}
+
+/// Adds the runs' kernel and bias gradients, in run order, so that the result does not
+/// depend on which thread finished first.
+pub(crate) fn add_in_run_order(runs: Vec<(Vec<f32>, Vec<f32>)>, dkernel: &mut [f32], dbias: &mut [f32]) {
     for (dk, db) in runs {
         dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
         dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
