@@ -84,10 +84,11 @@ pub enum ConvAlgorithm {
     /// The kernel and bias gradients are computed the same way; the input gradient as in
     /// [`ConvAlgorithm::Im2col`] (`dz · kernelᵀ` and col2im, which need no patch matrix).
     Direct,
-    /// [`ConvAlgorithm::Direct`] when there are at least 32 filters (whole blocks of its
-    /// sums) or a window holds no more values than there are filters; otherwise
-    /// [`ConvAlgorithm::Im2col`]. Direct for each of the book's layers, where it measured
-    /// faster.
+    /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
+    /// (the book's first layer: 9 against 32), or, on a processor with AVX-512
+    /// ([`direct::WIDE_REGISTERS`]), when there are at least 32 filters (all of the book's
+    /// layers); otherwise [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as
+    /// measured.
     #[default]
     Auto,
 }
@@ -96,7 +97,8 @@ impl ConvAlgorithm {
     /// The algorithm actually used for geometry `g`: [`ConvAlgorithm::Auto`] resolved.
     pub fn for_geometry(self, g: &ConvGeometry) -> ConvAlgorithm {
         match self {
-            ConvAlgorithm::Auto if g.out_c >= 32 || g.patch_len() <= g.out_c => ConvAlgorithm::Direct,
+            ConvAlgorithm::Auto if g.patch_len() <= g.out_c => ConvAlgorithm::Direct,
+            ConvAlgorithm::Auto if direct::WIDE_REGISTERS && g.out_c >= 32 => ConvAlgorithm::Direct,
             ConvAlgorithm::Auto => ConvAlgorithm::Im2col,
             chosen => chosen,
         }
