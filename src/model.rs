@@ -295,8 +295,10 @@ impl Sequential {
         let after_relu: Vec<bool> = (0..needed.len())
             .map(|i| i > 0 && needed[i - 1].layer.activation() == Activation::Relu)
             .collect();
-        // The first layer (or the fused pair) needs no input gradient: it comes last, apart.
-        let (head, tail) = needed.split_at_mut(if fused.is_some() { 2 } else { 1 });
+        // The first layer (or the fused pair) needs no input gradient: it comes last, apart,
+        // unless it is the last layer too.
+        let head_len = if fused.is_some() { 2 } else { 1 }.min(needed.len() - 1);
+        let (head, tail) = needed.split_at_mut(head_len);
         let (last, middle) = tail.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
         let mut grad = last.layer.backward_pre_activation(&dz)?;
         // True when `grad` is already taken before the next layer's activation.
@@ -318,7 +320,7 @@ impl Sequential {
             }
             (_, [first, ..]) if before_activation => first.layer.backward_params_pre_activation(grad)?,
             (_, [first, ..]) => first.layer.backward_params(grad)?,
-            (_, []) => return Err(Error::Model("empty model".into())),
+            (_, []) => {} // the only layer trained was the last one, done above
         }
         Ok((loss, probs))
     }

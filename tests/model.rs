@@ -156,3 +156,31 @@ fn overlapping(algorithm: ConvAlgorithm) -> Sequential {
         .unwrap();
     model
 }
+
+#[test]
+fn the_last_layer_can_be_the_only_one_trained() {
+    // A one-layer model, and a model with every other layer frozen: the last layer is then
+    // also the first one trained, and gets the same gradients as in the plain backward pass.
+    let values = |len: usize| (0..len).map(|i| ((i * 37) % 101) as f32 / 50.0 - 0.5).collect();
+    let targets = convnets::metrics::to_categorical(&[0, 1, 2, 0], 3).unwrap();
+    let mut alone = Sequential::new(&[9], 1);
+    alone.add(Dense::new(3).activation(Activation::Softmax)).unwrap();
+    let x = Tensor::new(&[4, 9], values(36)).unwrap();
+    let (loss, _) = alone.compute_gradients(&x, &targets).unwrap();
+    assert!(loss.is_finite());
+    assert_eq!(
+        alone.params().iter().flat_map(|p| p.grad.to_vec()).collect::<Vec<_>>(),
+        plain_gradients(&mut alone, &x, &targets)
+    );
+
+    let x = Tensor::new(&[4, 9, 9, 2], values(648)).unwrap();
+    let mut frozen = overlapping(ConvAlgorithm::Direct);
+    for i in 0..frozen.len() - 1 {
+        frozen.set_trainable(i, false).unwrap();
+    }
+    frozen.compute_gradients(&x, &targets).unwrap();
+    let last: Vec<f32> = frozen.params().iter().flat_map(|p| p.grad.to_vec()).collect();
+    let all = plain_gradients(&mut overlapping(ConvAlgorithm::Direct), &x, &targets);
+    assert_eq!(last, all[all.len() - last.len()..]);
+    assert!(last.iter().any(|&g| g != 0.0));
+}
