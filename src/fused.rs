@@ -18,8 +18,10 @@
 use rayon::prelude::*;
 
 use crate::activation::Activation;
+use crate::conv::im2col::samples_per_run;
 use crate::conv::{Conv2D, ConvGeometry, direct};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::layer::check_grad_shape;
 use crate::pool::{MaxPooling2D, max_pool_image, scatter_image};
 use crate::tensor::Tensor;
 
@@ -40,7 +42,7 @@ pub(crate) fn forward<'a>(
     if x_len == 0 || y_len == 0 {
         return Ok(pool.winners().0);
     }
-    let per_run = direct::images_per_run(&g);
+    let per_run = samples_per_run(g.batch);
     let runs = x.data().par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
     runs.zip(argmax.par_chunks_mut(per_run * y_len)).for_each(|((x, y), argmax)| {
         // One image's convolution output: written, pooled, and overwritten by the next.
@@ -61,20 +63,14 @@ pub(crate) fn forward<'a>(
 /// and the direct loops add that pass's kernel and bias gradients.
 pub(crate) fn backward(conv: &mut Conv2D, pool: &MaxPooling2D, g: ConvGeometry, dy: &Tensor) -> Result<()> {
     let (y, argmax) = pool.winners();
-    if dy.shape() != y.shape() {
-        return Err(Error::Shape(format!(
-            "MaxPooling2D: the gradient has shape {:?} but the output had shape {:?}",
-            dy.shape(),
-            y.shape()
-        )));
-    }
+    check_grad_shape("MaxPooling2D", dy, y.shape())?;
     let (x, dkernel, dbias) = conv.start_weight_gradients()?;
     let (x_len, z_len, y_len) = (g.sample_input_len(), g.sample_output_len(), y.len() / g.batch.max(1));
     if x_len == 0 || z_len == 0 || y_len == 0 {
         return Ok(());
     }
     // The same runs and passes as `direct::kernel_gradient`, so the same sums in the same order.
-    let (per_run, per_pass) = (direct::images_per_run(&g), direct::images_per_pass(&g));
+    let (per_run, per_pass) = (samples_per_run(g.batch), direct::images_per_pass(&g));
     let runs = x.par_chunks(per_run * x_len).zip(dy.data().par_chunks(per_run * y_len));
     let winners = argmax.par_chunks(per_run * y_len).zip(y.data().par_chunks(per_run * y_len));
     let sums: Vec<(Vec<f32>, Vec<f32>)> = runs

@@ -157,6 +157,12 @@ impl Sequential {
     /// Runs a batch through every layer and returns the last layer's output (which that
     /// layer owns until the next batch; clone it to keep it).
     pub fn forward<'a>(&'a mut self, x: &'a Tensor) -> Result<&'a Tensor> {
+        self.check_input(x)?;
+        self.forward_range(x, 0..self.entries.len())
+    }
+
+    /// Checks that `x` is a batch of samples of the model's input shape.
+    fn check_input(&self, x: &Tensor) -> Result<()> {
         if x.shape().get(1..) != Some(self.input_shape.as_slice()) {
             return Err(Error::Shape(format!(
                 "the model expects a batch of {:?} samples, got shape {:?}",
@@ -164,7 +170,7 @@ impl Sequential {
                 x.shape()
             )));
         }
-        self.forward_range(x, 0..self.entries.len())
+        Ok(())
     }
 
     /// The number of layers.
@@ -206,13 +212,7 @@ impl Sequential {
 
     /// [`Sequential::forward`] with the first two layers trained as one, for `compute_gradients`.
     fn forward_fused<'a>(&'a mut self, x: &'a Tensor, g: ConvGeometry) -> Result<&'a Tensor> {
-        if x.shape().get(1..) != Some(self.input_shape.as_slice()) {
-            return Err(Error::Shape(format!(
-                "the model expects a batch of {:?} samples, got shape {:?}",
-                self.input_shape,
-                x.shape()
-            )));
-        }
+        self.check_input(x)?;
         let [conv, pool, rest @ ..] = &mut self.entries[..] else {
             return Err(Error::Model("no layers to fuse".into()));
         };

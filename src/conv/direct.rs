@@ -22,6 +22,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::ConvGeometry;
+use super::im2col::samples_per_run;
 use crate::activation::Activation;
 
 /// Filters per block where one pixel (or one kernel weight, in the kernel gradient) is summed
@@ -385,11 +386,6 @@ pub fn kernel_gradient_images(
 /// grouped, so that each pass is long enough to pay for loading and storing its sums.
 const PASS_BYTES: usize = 32 * 1024;
 
-/// Images per parallel run: the batch split as evenly as the threads allow.
-pub(crate) fn images_per_run(g: &ConvGeometry) -> usize {
-    g.batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
-}
-
 /// Images per pass of [`kernel_gradient_images`] (see [`PASS_BYTES`]).
 pub(crate) fn images_per_pass(g: &ConvGeometry) -> usize {
     (PASS_BYTES / (g.sample_output_len() * size_of::<f32>()).max(1)).max(1)
@@ -405,7 +401,7 @@ pub fn kernel_gradient(g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f
     if x_len == 0 || y_len == 0 || g.batch == 0 {
         return;
     }
-    let (per_run, per_pass) = (images_per_run(g), images_per_pass(g));
+    let (per_run, per_pass) = (samples_per_run(g.batch), images_per_pass(g));
     let runs: Vec<(Vec<f32>, Vec<f32>)> = x[..g.batch * x_len]
         .par_chunks(per_run * x_len)
         .zip(dz.par_chunks(per_run * y_len))

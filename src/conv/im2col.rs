@@ -138,8 +138,9 @@ fn keeps_patches(g: &ConvGeometry) -> bool {
     g.patch_len() <= g.out_c
 }
 
-/// Samples per parallel run: the batch split as evenly as the threads allow.
-fn samples_per_run(batch: usize) -> usize {
+/// Samples per parallel run: the batch split as evenly as the threads allow. (The direct
+/// loops and the fused first layers split the same way.)
+pub(crate) fn samples_per_run(batch: usize) -> usize {
     batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 

@@ -239,12 +239,19 @@ impl Conv2D {
     /// The last forward pass's input, and the kernel and bias gradients zeroed, for a
     /// caller that computes them itself ([`crate::fused`]).
     pub(crate) fn start_weight_gradients(&mut self) -> Result<(&[f32], &mut [f32], &mut [f32])> {
-        let len = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?.len();
+        self.zero_weight_gradients()?;
+        Ok((self.input.data(), &mut self.dkernel, &mut self.dbias))
+    }
+
+    /// Sets the kernel and bias gradients to zeros of the weights' sizes, for a backward pass
+    /// to add to.
+    fn zero_weight_gradients(&mut self) -> Result<()> {
+        let len = self.weights()?.len();
         self.dkernel.clear();
         self.dkernel.resize(len, 0.0);
         self.dbias.clear();
         self.dbias.resize(self.filters, 0.0);
-        Ok((self.input.data(), &mut self.dkernel, &mut self.dbias))
+        Ok(())
     }
 
     fn weights(&self) -> Result<&Tensor> {
@@ -257,11 +264,9 @@ impl Conv2D {
     fn gradients(&mut self, dy: &Tensor, activation: Activation, need_dx: bool) -> Result<()> {
         let g = self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
         check_grad_shape("Conv2D", dy, self.output.shape())?;
+        self.zero_weight_gradients()?;
+        // A field borrow (not `self.weights()`), so the other fields stay free to borrow.
         let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Conv2D"))?;
-        self.dkernel.clear();
-        self.dkernel.resize(kernel.len(), 0.0);
-        self.dbias.clear();
-        self.dbias.resize(self.filters, 0.0);
         let (dk, db) = (&mut self.dkernel, &mut self.dbias);
         match self.algorithm.for_geometry(&g) {
             ConvAlgorithm::Naive => {
