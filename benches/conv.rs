@@ -7,13 +7,14 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use convnets::conv::{ConvGeometry, direct, im2col, naive};
-use convnets::data_parallel::DataParallel;
-use convnets::gemm::{Mat, gemm};
+use convnets::conv::{ConvGeometry, naive};
+use convnets::engine::gemm::{Mat, gemm};
+use convnets::engine::{direct, im2col, pool};
 use convnets::metrics::to_categorical;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
-use convnets::{Activation, Layer, MaxPooling2D, Padding, Tensor};
+use convnets::train::{PlainLoops, Trainer};
+use convnets::{Activation, ConvAlgorithm, Padding, Plan, Tensor, Window2D};
 
 const BATCH: usize = 64;
 
@@ -102,14 +103,20 @@ fn conv_layers(c: &mut Criterion) {
 fn max_pooling(c: &mut Criterion) {
     for (name, size, channels) in [("max_pooling2d_1 26x26x32", 26, 32), ("max_pooling2d_2 11x11x64", 11, 64)]
     {
-        let x = Tensor::new(&[BATCH, size, size, channels], values(BATCH * size * size * channels))
-            .expect("shape fits");
-        let mut pool = MaxPooling2D::new((2, 2));
-        let dy = pool.forward(&x).expect("the window fits").clone();
+        let x = values(BATCH * size * size * channels);
+        let win = Window2D::new((size, size), (2, 2), (2, 2), Padding::Valid).expect("the window fits");
+        let out_len = BATCH * win.out_h * win.out_w * channels;
+        let (mut y, mut argmax, mut dx) = (vec![0.0; out_len], vec![0; out_len], vec![0.0; x.len()]);
+        pool::max_pool_forward(&win, channels, &x, &mut y, &mut argmax);
+        let dy = y.clone();
         let mut group = c.benchmark_group(format!("{name} (values/s)"));
         group.sample_size(20).throughput(Throughput::Elements(x.len() as u64));
-        group.bench_function("forward", |b| b.iter(|| pool.forward(&x).map(|y| y.len())));
-        group.bench_function("backward", |b| b.iter(|| pool.backward_through_relu(&dy).map(|dx| dx.len())));
+        group.bench_function("forward", |b| {
+            b.iter(|| pool::max_pool_forward(&win, channels, &x, &mut y, &mut argmax))
+        });
+        group.bench_function("backward", |b| {
+            b.iter(|| pool::max_pool_backward(&win, channels, &dy, &argmax, &y, true, &mut dx))
+        });
         group.finish();
     }
 }
@@ -127,20 +134,16 @@ fn training_step(c: &mut Criterion) {
     let mut opt = RmsProp::default();
     let mut group = c.benchmark_group("training step (batch 64)");
     group.sample_size(20).throughput(Throughput::Elements(BATCH as u64));
-    // As `fit` does it: one model replica per thread, each on its share of the batch.
-    let mut parallel = DataParallel::new(&model, rayon::current_num_threads());
-    group.bench_function(BenchmarkId::new("book model", "data parallel"), |b| {
-        b.iter(|| {
-            parallel.compute_gradients(&mut model, &x, &y).expect("shapes fit");
-            parallel.apply(&mut model, &mut opt).expect("gradients exist");
-        })
+    // As `fit` does it: the engine's plan, one shard of the batch per thread.
+    let mut plan =
+        Plan::new(&model, ConvAlgorithm::Auto, rayon::current_num_threads()).expect("the engine knows it");
+    group.bench_function(BenchmarkId::new("book model", "engine"), |b| {
+        b.iter(|| plan.step(&mut model, &x, &y, &mut opt).expect("shapes fit"))
     });
-    // The layers' own parallelism only: every layer splits the batch between the threads.
-    group.bench_function(BenchmarkId::new("book model", "layer parallel"), |b| {
-        b.iter(|| {
-            model.compute_gradients(&x, &y).expect("shapes fit");
-            opt.step(model.params()).expect("gradients exist");
-        })
+    // The textbook's layers: plain loops, one thread.
+    group.sample_size(10);
+    group.bench_function(BenchmarkId::new("book model", "textbook"), |b| {
+        b.iter(|| PlainLoops.step(&mut model, &x, &y, &mut opt).expect("shapes fit"))
     });
     group.finish();
 }
@@ -150,8 +153,9 @@ fn inference(c: &mut Criterion) {
     let mut model = book_model(0).expect("the book's model builds");
     let mut group = c.benchmark_group("inference (images/s)");
     group.sample_size(20).throughput(Throughput::Elements(BATCH as u64));
-    group.bench_function(BenchmarkId::new("book model", "auto"), |b| {
-        b.iter(|| model.forward(&x).map(|y| y.len()))
+    let mut plan = Plan::new(&model, ConvAlgorithm::Auto, 1).expect("the engine knows it");
+    group.bench_function(BenchmarkId::new("book model", "engine"), |b| {
+        b.iter(|| plan.predict(&mut model, &x).map(|y| y.len()))
     });
     group.finish();
 }

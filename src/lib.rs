@@ -8,52 +8,47 @@
 //! `(height, width, in_channels, filters)`, as Keras stores them, so results can be checked
 //! against TensorFlow number for number.
 //!
+//! The crate has three layers, and imports only go down:
+//!
+//! - [`textbook`]: plain loops a reader follows against the book's figures: the layers,
+//!   their forward and backward passes, the model, the loss, the optimiser, MNIST. Part I of
+//!   the book shows code from here only, and it never imports the engine.
+//! - [`engine`]: the same arithmetic made fast (im2col, direct loops, the fused first layers,
+//!   threads), as a training [`Plan`](engine::Plan) built from a textbook model. Every fast
+//!   path is tested equal to the textbook. Part II of the book.
+//! - [`app`]: what the command line adds: the model file format, pictures, plots,
+//!   visualisation, augmentation and the small-data experiments.
+//!
+//! The textbook's modules are also reachable from the crate's root (`convnets::model`,
+//! `convnets::pool`, …), as are the names a reader uses most.
+//!
 //! ```
 //! let model = convnets::model::book_model(42).unwrap();
 //! assert_eq!(model.param_count(), 93_322);
 //! ```
 
-pub mod activation;
-pub mod augment;
-pub mod conv;
-pub mod data_parallel;
-pub mod dense;
-pub mod error;
-pub mod experiment;
-pub mod flatten;
-mod fused;
-pub mod gemm;
-pub mod gradcheck;
-pub mod idx;
-pub mod init;
-pub mod layer;
-pub mod loss;
-pub mod metrics;
-pub mod mnist;
-pub mod model;
-pub mod optim;
-pub mod padding;
-pub mod picture;
-pub mod plot;
-pub mod pool;
-pub mod save;
-pub mod shape;
-pub mod tensor;
-pub mod testing;
-pub mod train;
-pub mod visualize;
+pub mod app;
+pub mod engine;
+pub mod textbook;
 
-pub use activation::Activation;
-pub use conv::{Conv2D, ConvAlgorithm};
-pub use dense::Dense;
-pub use error::{Error, Result};
-pub use flatten::Flatten;
-pub use layer::Layer;
-pub use model::Sequential;
-pub use padding::{Padding, Pads};
-pub use pool::{AveragePooling2D, MaxPooling2D};
-pub use shape::{Window2D, out_len};
-pub use tensor::Tensor;
+pub use app::{augment, experiment, picture, plot, save, visualize};
+pub use textbook::{
+    activation, conv, dense, error, flatten, geometry, gradcheck, idx, init, layer, loss, metrics, mnist,
+    model, optim, padding, pool, shape, spec, tensor, testing, train, weights,
+};
+
+pub use engine::{ConvAlgorithm, Plan};
+pub use textbook::activation::Activation;
+pub use textbook::conv::Conv2D;
+pub use textbook::dense::Dense;
+pub use textbook::error::{Error, Result};
+pub use textbook::flatten::Flatten;
+pub use textbook::layer::Layer;
+pub use textbook::model::Sequential;
+pub use textbook::padding::{Padding, Pads};
+pub use textbook::pool::{AveragePooling2D, MaxPooling2D};
+pub use textbook::shape::{Window2D, out_len};
+pub use textbook::tensor::Tensor;
 
 /// The book's chapters, compiled as doctests so every example in them runs under `cargo test`.
 #[cfg(doctest)]

@@ -9,14 +9,15 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use convnets::augment::{self, Augmentation};
+use convnets::experiment::Experiment;
 use convnets::metrics::{argmax_rows, to_categorical};
 use convnets::mnist::{Mnist, load_data};
-use convnets::model::{book_model, book_model_using, no_max_pooling_model};
+use convnets::model::{book_model, no_max_pooling_model};
 use convnets::optim::RmsProp;
 use convnets::picture::{self, Gray, read_image, to_mnist};
 use convnets::save::{load_model, save_model};
-use convnets::train::{FitOptions, Progress};
-use convnets::{ConvAlgorithm, Result, Tensor};
+use convnets::train::{FitExtras, FitOptions, Progress};
+use convnets::{ConvAlgorithm, Plan, Result, Tensor};
 use convnets::{experiment, plot, visualize};
 
 /// `println!`, except that when the reader has gone away (`convnets … | head`) the program
@@ -72,11 +73,11 @@ enum Command {
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
     },
-    /// Run one of the small-data experiments, print its results table and save its plots:
-    /// dense-vs-convnet, no-max-pool, max-vs-average, small-data, transfer.
+    /// Run one of the small-data experiments, print its results table and save its plots.
     Experiment {
         /// Which experiment.
-        name: String,
+        #[arg(value_enum)]
+        name: Experiment,
         /// The folder with the MNIST files (fetch them with scripts/fetch-mnist).
         #[arg(long, default_value = "data/mnist")]
         data: PathBuf,
@@ -129,33 +130,8 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// How the convolutions are computed.
-    #[arg(long, value_enum, default_value_t = Conv::Auto)]
-    conv: Conv,
-}
-
-/// The `--conv` choices.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Conv {
-    /// Plain nested loops: the reference implementation (slow).
-    Naive,
-    /// Patch matrix + matrix multiplication.
-    Im2col,
-    /// Direct loops: the sums of four pixels × a block of filters held in registers.
-    Direct,
-    /// Direct for layers with 32 or more filters or short windows (all of the book's),
-    /// im2col for the others.
-    Auto,
-}
-
-impl From<Conv> for ConvAlgorithm {
-    fn from(conv: Conv) -> ConvAlgorithm {
-        match conv {
-            Conv::Naive => ConvAlgorithm::Naive,
-            Conv::Im2col => ConvAlgorithm::Im2col,
-            Conv::Direct => ConvAlgorithm::Direct,
-            Conv::Auto => ConvAlgorithm::Auto,
-        }
-    }
+    #[arg(long, value_enum, default_value_t = ConvAlgorithm::Auto)]
+    conv: ConvAlgorithm,
 }
 
 fn main() -> ExitCode {
@@ -167,7 +143,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train(&args),
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
         Command::Predict { model, images } => predict(&model, &images),
-        Command::Experiment { name, data, out, epochs } => run_experiment(&name, &data, &out, epochs),
+        Command::Experiment { name, data, out, epochs } => run_experiment(name, &data, &out, epochs),
         Command::Visualize { model, index, out, data } => visualize(&model, index, &out, &data),
     };
     match result {
@@ -188,7 +164,8 @@ fn train(args: &TrainArgs) -> Result<()> {
         _ => (train_images, train_labels.len()),
     };
     let y = to_categorical(&train_labels[..n], 10)?;
-    let mut model = book_model_using(args.seed, args.conv.into())?;
+    let mut model = book_model(args.seed)?;
+    let mut plan = Plan::new(&model, args.conv, rayon::current_num_threads())?;
     let mut optimizer = RmsProp::new(args.learning_rate);
     let options = FitOptions { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed };
     out!(
@@ -205,7 +182,8 @@ fn train(args: &TrainArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut epoch_start = Instant::now();
-    model.fit(&x, &y, &mut optimizer, &options, |p: &Progress| {
+    let extras = FitExtras::default();
+    model.fit_using(&mut plan, &x, &y, &mut optimizer, &options, &extras, |p: &Progress| {
         if p.step == 1 {
             epoch_start = Instant::now();
             bar.reset();
@@ -293,18 +271,15 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     Ok(())
 }
 
-fn run_experiment(name: &str, data: &Path, out: &Path, epochs: Option<usize>) -> Result<()> {
-    if !experiment::NAMES.contains(&name) {
-        return Err(experiment::unknown(name));
-    }
+fn run_experiment(which: Experiment, data: &Path, out: &Path, epochs: Option<usize>) -> Result<()> {
     let data = load_data(data)?;
     let started = Instant::now();
-    let runs = match name {
-        "dense-vs-convnet" => experiment::dense_vs_convnet(&data)?,
-        "no-max-pool" => experiment::no_max_pool(&data, epochs.unwrap_or(5))?,
-        "max-vs-average" => experiment::max_vs_average(&data)?,
-        "small-data" => experiment::small_data(&data, epochs.unwrap_or(20))?,
-        _ => {
+    let runs = match which {
+        Experiment::DenseVsConvnet => experiment::dense_vs_convnet(&data)?,
+        Experiment::NoMaxPool => experiment::no_max_pool(&data, epochs.unwrap_or(5))?,
+        Experiment::MaxVsAverage => experiment::max_vs_average(&data)?,
+        Experiment::SmallData => experiment::small_data(&data, epochs.unwrap_or(20))?,
+        Experiment::Transfer => {
             let result = experiment::transfer(&data, &[0, 1, 2], epochs.unwrap_or(20))?;
             out!(
                 "pretrained on digits 0-4: {:.2}% on their test images\n",
@@ -319,8 +294,10 @@ fn run_experiment(name: &str, data: &Path, out: &Path, epochs: Option<usize>) ->
         let accuracies: Vec<String> = run.val_accuracy.iter().map(|a| format!("{:.4}", a)).collect();
         out!("{} test accuracy by epoch: {}", run.name, accuracies.join(" "));
     }
-    save_plots(name, &runs, out)?;
-    if name == "small-data" {
+    let name =
+        clap::ValueEnum::to_possible_value(&which).map_or_else(String::new, |v| v.get_name().to_string());
+    save_plots(&name, &runs, out)?;
+    if which == Experiment::SmallData {
         // What augmentation does to one training image: the original, then 15 variants.
         let sheet =
             augment::sample_sheet(&data.train_images.batch_range(0, 1)?, &Augmentation::default(), 15, 0)?;

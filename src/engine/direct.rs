@@ -21,9 +21,9 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::ConvGeometry;
-use super::im2col::samples_per_run;
+use super::runs::{add_weight_grads_in_order, samples_per_run};
 use crate::activation::Activation;
+use crate::geometry::ConvGeometry;
 
 /// Filters per block where one pixel (or one kernel weight, in the kernel gradient) is summed
 /// at a time: 32 `f32` sums, two AVX-512 registers or four AVX2 ones. Each register is a
@@ -402,26 +402,17 @@ pub fn kernel_gradient(g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f
         return;
     }
     let (per_run, per_pass) = (samples_per_run(g.batch), images_per_pass(g));
-    let runs: Vec<(Vec<f32>, Vec<f32>)> = x[..g.batch * x_len]
+    let runs: Vec<Vec<f32>> = x[..g.batch * x_len]
         .par_chunks(per_run * x_len)
         .zip(dz.par_chunks(per_run * y_len))
         .map(|(x, dz)| {
-            let (mut dk, mut db) = (vec![0.0; dkernel.len()], vec![0.0; dbias.len()]);
+            let mut sums = vec![0.0; dkernel.len() + dbias.len()];
+            let (dk, db) = sums.split_at_mut(dkernel.len());
             for (x, dz) in x.chunks(per_pass * x_len).zip(dz.chunks(per_pass * y_len)) {
-                let images = ConvGeometry { batch: x.len() / x_len, ..*g };
-                kernel_gradient_images(&images, x, dz, &mut dk, &mut db);
+                kernel_gradient_images(&g.with_batch(x.len() / x_len), x, dz, dk, db);
             }
-            (dk, db)
+            sums
         })
         .collect();
-    add_in_run_order(runs, dkernel, dbias);
-}
-
-/// Adds the runs' kernel and bias gradients, in run order, so that the result does not
-/// depend on which thread finished first.
-pub(crate) fn add_in_run_order(runs: Vec<(Vec<f32>, Vec<f32>)>, dkernel: &mut [f32], dbias: &mut [f32]) {
-    for (dk, db) in runs {
-        dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
-        dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
-    }
+    add_weight_grads_in_order(runs.iter().map(Vec::as_slice), dkernel, dbias);
 }

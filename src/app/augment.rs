@@ -278,6 +278,12 @@ pub fn augment_batch(
     augment(x, settings, batch_seed(seed, epoch, step))
 }
 
+/// [`augment_batch`] as a change to every training batch of a run seeded with `seed`, for
+/// [`FitExtras::transform`](crate::train::FitExtras::transform).
+pub fn augmenter<'a>(settings: Augmentation, seed: u64) -> crate::train::BatchTransform<'a> {
+    Box::new(move |x, epoch, step| augment_batch(x, &settings, seed, epoch, step))
+}
+
 /// The seed [`augment_batch`] uses for `step` of `epoch` of a run seeded with `seed`.
 ///
 /// Each input is stirred in with SplitMix64's mixer, so neighbouring epochs and steps get

@@ -16,7 +16,7 @@ use rand_distr::{Distribution, Uniform};
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use crate::picture::{Gray, Rgb, grid, heatmap_overlay};
-use crate::save::LayerSpec;
+use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
 
 /// Each layer's name and output for `image` (a batch of one, `(1, 28, 28, 1)` for MNIST).

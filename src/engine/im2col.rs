@@ -30,41 +30,10 @@
 
 use rayon::prelude::*;
 
-use super::ConvGeometry;
+use super::gemm::{Mat, gemm, gemm_into_transposed};
+use super::runs::{add_weight_grads_in_order, samples_per_run};
 use crate::activation::Activation;
-use crate::gemm::{Mat, gemm, gemm_into_transposed};
-
-impl ConvGeometry {
-    /// Rows of the patch matrix: one per output position, `batch · out_h · out_w`.
-    pub fn patch_rows(&self) -> usize {
-        self.batch * self.sample_rows()
-    }
-
-    /// Rows of the patch matrix per sample: `out_h · out_w`.
-    pub fn sample_rows(&self) -> usize {
-        self.window.out_h * self.window.out_w
-    }
-
-    /// Columns of the patch matrix: one per kernel weight of one filter, `k_h · k_w · in_c`.
-    pub fn patch_len(&self) -> usize {
-        self.window.k_h * self.window.k_w * self.in_c
-    }
-
-    /// Input values per sample: `in_h · in_w · in_c`.
-    pub fn sample_input_len(&self) -> usize {
-        self.window.in_h * self.window.in_w * self.in_c
-    }
-
-    /// Output values per sample: `out_h · out_w · out_c`.
-    pub fn sample_output_len(&self) -> usize {
-        self.sample_rows() * self.out_c
-    }
-
-    /// The same convolution over `batch` samples.
-    fn with_batch(&self, batch: usize) -> ConvGeometry {
-        ConvGeometry { batch, ..*self }
-    }
-}
+use crate::geometry::ConvGeometry;
 
 /// How many bytes of patch matrix and output one tile may fill: small enough that they stay
 /// in a core's L2 cache (1–2 MiB on current CPUs) between being written and being read,
@@ -136,12 +105,6 @@ fn scratch(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
 /// filters), keeping is the cheaper of the two.
 fn keeps_patches(g: &ConvGeometry) -> bool {
     g.patch_len() <= g.out_c
-}
-
-/// Samples per parallel run: the batch split as evenly as the threads allow. (The direct
-/// loops and the fused first layers split the same way.)
-pub(crate) fn samples_per_run(batch: usize) -> usize {
-    batch.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 // ANCHOR: im2col
@@ -381,22 +344,18 @@ pub fn backward_with(
     });
     // Add the runs' gradients in run order, so the result does not depend on timing.
     let Some(WeightGradients { dkernel, dbias }) = grads.weights else { return };
-    for buf in &ws.runs {
-        let (dk, db) = buf.partial[..kernel.len() + out_c].split_at(kernel.len());
-        dkernel.iter_mut().zip(dk).for_each(|(a, b)| *a += b);
-        dbias.iter_mut().zip(db).for_each(|(a, b)| *a += b);
-    }
+    add_weight_grads_in_order(ws.runs.iter().map(|buf| &buf.partial[..kernel.len() + out_c]), dkernel, dbias);
 }
 // ANCHOR_END: backward
 
 /// `y = conv(x, kernel) + bias` through im2col + GEMM, with fresh buffers. Same arguments
-/// and result as [`naive::forward`](super::naive::forward).
+/// and result as [`naive::forward`](crate::conv::naive::forward).
 pub fn forward(g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], y: &mut [f32]) {
     forward_with(&mut Workspace::default(), g, x, kernel, bias, Activation::Linear, y);
 }
 
 /// The gradients through im2col + GEMM, with fresh buffers. Same arguments and result as
-/// [`naive::backward`](super::naive::backward) (`dx` is overwritten, `dkernel` and `dbias`
+/// [`naive::backward`](crate::conv::naive::backward) (`dx` is overwritten, `dkernel` and `dbias`
 /// are added to).
 pub fn backward(
     g: &ConvGeometry,

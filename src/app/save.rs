@@ -28,88 +28,16 @@ use std::path::Path;
 use byteorder::{ByteOrder, LittleEndian, WriteBytesExt};
 
 use crate::activation::Activation;
-use crate::conv::Conv2D;
-use crate::dense::Dense;
 use crate::error::{Error, Result};
-use crate::flatten::Flatten;
-use crate::layer::Layer;
 use crate::model::Sequential;
 use crate::padding::Padding;
-use crate::pool::{AveragePooling2D, MaxPooling2D};
+use crate::spec::LayerSpec;
 use crate::tensor::{Tensor, element_count};
 
 /// The first eight bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"CONVNETS";
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 1;
-
-/// Everything needed to rebuild one layer: its kind, settings and weights.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LayerSpec {
-    /// A [`Conv2D`] with its HWIO kernel and biases.
-    Conv2D {
-        /// `(kernel_h, kernel_w, in_channels, filters)`.
-        kernel: Tensor,
-        /// One per filter.
-        bias: Vec<f32>,
-        /// `(vertical, horizontal)` steps.
-        strides: (usize, usize),
-        /// `valid` or `same`.
-        padding: Padding,
-        /// Applied to the output.
-        activation: Activation,
-    },
-    /// A [`MaxPooling2D`].
-    MaxPooling2D {
-        /// Window size.
-        pool: (usize, usize),
-        /// Steps between windows.
-        strides: (usize, usize),
-        /// `valid` or `same`.
-        padding: Padding,
-    },
-    /// An [`AveragePooling2D`].
-    AveragePooling2D {
-        /// Window size.
-        pool: (usize, usize),
-        /// Steps between windows.
-        strides: (usize, usize),
-        /// `valid` or `same`.
-        padding: Padding,
-    },
-    /// A [`Flatten`].
-    Flatten,
-    /// A [`Dense`] layer with its `(inputs, units)` kernel and biases.
-    Dense {
-        /// `(inputs, units)`.
-        kernel: Tensor,
-        /// One per unit.
-        bias: Vec<f32>,
-        /// Applied to the output.
-        activation: Activation,
-    },
-}
-
-impl LayerSpec {
-    /// The layer this spec describes, with its weights.
-    pub fn into_layer(self) -> Result<Box<dyn Layer>> {
-        Ok(match self {
-            LayerSpec::Conv2D { kernel, bias, strides, padding, activation } => Box::new(
-                Conv2D::with_weights(kernel, bias)?.strides(strides).padding(padding).activation(activation),
-            ),
-            LayerSpec::MaxPooling2D { pool, strides, padding } => {
-                Box::new(MaxPooling2D::new(pool).strides(strides).padding(padding))
-            }
-            LayerSpec::AveragePooling2D { pool, strides, padding } => {
-                Box::new(AveragePooling2D::new(pool).strides(strides).padding(padding))
-            }
-            LayerSpec::Flatten => Box::new(Flatten::new()),
-            LayerSpec::Dense { kernel, bias, activation } => {
-                Box::new(Dense::with_weights(kernel, bias)?.activation(activation))
-            }
-        })
-    }
-}
 
 fn file_error(path: &Path, reason: impl std::fmt::Display) -> Error {
     Error::ModelFile(format!("{}: {reason}", path.display()))
@@ -327,7 +255,7 @@ pub fn decode(bytes: &[u8]) -> Result<Sequential> {
     let mut model = Sequential::new(&input, 0);
     for i in 0..count {
         let spec = r.layer().map_err(|e| fail(format!("layer {}: {e}", i + 1)))?;
-        model.add_boxed(spec.into_layer()?).map_err(|e| fail(format!("layer {}: {e}", i + 1)))?;
+        model.add_spec(spec).map_err(|e| fail(format!("layer {}: {e}", i + 1)))?;
     }
     if r.pos != bytes.len() {
         return Err(fail(format!("{} unexpected bytes after the last layer", bytes.len() - r.pos)));

@@ -1,14 +1,61 @@
 //! The fully connected layer: every output is a weighted sum of every input.
 
-use rand::rngs::StdRng;
-
 use crate::activation::Activation;
 use crate::error::{Error, Result};
-use crate::gemm::{Mat, gemm};
-use crate::init::glorot_uniform;
-use crate::layer::{Layer, Param, check_grad_shape, no_forward, no_weights};
-use crate::save::LayerSpec;
+use crate::init::Init;
+use crate::layer::{Layer, Param, check_grad_shape, no_forward};
+use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
+use crate::weights::Weights;
+
+// ANCHOR: dense_forward
+/// `z = x · W + b` for a batch: `x` is `(batch, inputs)`, the kernel `W` is
+/// `(inputs, units)`, `z` is `(batch, units)`, all row-major.
+pub fn dense_forward(batch: usize, inputs: usize, x: &[f32], kernel: &[f32], bias: &[f32], z: &mut [f32]) {
+    let units = bias.len();
+    for n in 0..batch {
+        for u in 0..units {
+            let mut sum = bias[u];
+            for i in 0..inputs {
+                sum += x[n * inputs + i] * kernel[i * units + u];
+            }
+            z[n * units + u] = sum;
+        }
+    }
+}
+// ANCHOR_END: dense_forward
+
+// ANCHOR: backward
+/// The gradients of `z = x · W + b` from `dz`: each product `x[n,i] · W[i,u]` sends `dz[n,u]`
+/// back to both of its factors, so `dW = xᵀ · dz`, `db` = the column sums of `dz`, and
+/// `dx = dz · Wᵀ`. `dkernel` and `dbias` must hold zeros; `dx` is overwritten.
+pub fn dense_backward(
+    batch: usize,
+    inputs: usize,
+    x: &[f32],
+    kernel: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let units = dbias.len();
+    for n in 0..batch {
+        for u in 0..units {
+            dbias[u] += dz[n * units + u];
+        }
+        for i in 0..inputs {
+            let mut sum = 0.0;
+            for u in 0..units {
+                let d = dz[n * units + u];
+                dkernel[i * units + u] += x[n * inputs + i] * d;
+                sum += kernel[i * units + u] * d;
+            }
+            dx[n * inputs + i] = sum;
+        }
+    }
+}
+// ANCHOR_END: backward
 
 /// A dense layer, as Keras's `Dense(units, activation)`: `y = activation(x · W + b)` with
 /// the kernel `W` of shape `(inputs, units)`.
@@ -16,10 +63,7 @@ use crate::tensor::Tensor;
 pub struct Dense {
     units: usize,
     activation: Activation,
-    kernel: Option<Tensor>,
-    bias: Vec<f32>,
-    dkernel: Vec<f32>,
-    dbias: Vec<f32>,
+    weights: Weights,
     /// Whether a forward pass has filled the buffers below.
     forwarded: bool,
     /// The last input (`dW = xᵀ · dz` needs it) and output; reused from batch to batch, like
@@ -39,10 +83,7 @@ impl Dense {
         Dense {
             units,
             activation: Activation::Linear,
-            kernel: None,
-            bias: Vec::new(),
-            dkernel: Vec::new(),
-            dbias: Vec::new(),
+            weights: Weights::default(),
             forwarded: false,
             input: Tensor::default(),
             output: Tensor::default(),
@@ -60,10 +101,8 @@ impl Dense {
                 kernel.shape()
             )));
         };
-        if bias.len() != units {
-            return Err(Error::Shape(format!("{units} units need {units} biases, got {}", bias.len())));
-        }
-        Ok(Dense { kernel: Some(kernel), bias, ..Dense::new(units) })
+        let weights = Weights::new("Dense", kernel, bias)?;
+        Ok(Dense { weights, ..Dense::new(units) })
     }
 
     /// Sets the activation applied to the output.
@@ -74,48 +113,37 @@ impl Dense {
 
     /// The `(inputs, units)` kernel, once the layer has weights.
     pub fn kernel(&self) -> Option<&Tensor> {
-        self.kernel.as_ref()
+        self.weights.kernel_if_any()
     }
 
     /// One bias per unit (empty before the layer has weights).
     pub fn bias(&self) -> &[f32] {
-        &self.bias
+        self.weights.bias()
     }
 
     /// `∂loss/∂kernel` from the last backward pass, `(inputs, units)` like the kernel.
     pub fn kernel_grad(&self) -> &[f32] {
-        &self.dkernel
+        self.weights.grads().0
     }
 
     /// `∂loss/∂bias` from the last backward pass.
     pub fn bias_grad(&self) -> &[f32] {
-        &self.dbias
+        self.weights.grads().1
     }
 
-    // ANCHOR: backward
-    /// With `z = x · W + b`: `dW = xᵀ · dz`, `db` = the column sums of `dz`, `dx = dz · Wᵀ`.
-    fn gradients(&mut self, dz: &Tensor) -> Result<()> {
+    /// The gradients from `dz`, the gradient before the activation.
+    fn gradients(&mut self, dz: &Tensor) -> Result<&Tensor> {
         if !self.forwarded {
             return Err(no_forward("Dense"));
         }
         check_grad_shape("Dense", dz, self.output.shape())?;
-        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Dense"))?;
-        let (batch, inputs, units) = (self.input.shape()[0], kernel.shape()[0], self.units);
-        self.dbias.clear();
-        self.dbias.resize(units, 0.0);
-        for row in dz.data().chunks(units) {
-            for (db, d) in self.dbias.iter_mut().zip(row) {
-                *db += d;
-            }
-        }
-        let (x, dz) = (Mat::new(self.input.data(), batch, inputs), Mat::new(dz.data(), batch, units));
-        self.dkernel.resize(inputs * units, 0.0);
-        gemm(x.t(), dz, 0.0, &mut self.dkernel);
-        self.dx.reuse_as(self.input.shape())?;
-        gemm(dz, Mat::new(kernel.data(), inputs, units).t(), 0.0, self.dx.data_mut());
-        Ok(())
+        let [batch, inputs] = self.input.shape()[..] else { return Err(no_forward("Dense")) };
+        let (kernel, _, dkernel, dbias) = self.weights.zeroed_grads("Dense")?;
+        self.dx.reuse_as(self.input.shape())?; // every value is written below
+        let (x, dx) = (self.input.data(), self.dx.data_mut());
+        dense_backward(batch, inputs, x, kernel.data(), dz.data(), dx, dkernel, dbias);
+        Ok(&self.dx)
     }
-    // ANCHOR_END: backward
 }
 
 impl Layer for Dense {
@@ -127,36 +155,29 @@ impl Layer for Dense {
         "Dense"
     }
 
-    fn build(&mut self, input_shape: &[usize], rng: &mut StdRng) -> Result<Vec<usize>> {
+    fn build(&mut self, input_shape: &[usize], init: &mut Init) -> Result<Vec<usize>> {
         let [inputs] = input_shape[..] else {
             return Err(Error::Shape(format!(
                 "Dense expects flat (features,) inputs, got {input_shape:?}: add a Flatten layer first"
             )));
         };
-        match &self.kernel {
-            None => {
-                let values = glorot_uniform(inputs * self.units, inputs, self.units, rng);
-                self.kernel = Some(Tensor::new(&[inputs, self.units], values)?);
-                self.bias = vec![0.0; self.units];
-            }
-            Some(k) if k.shape()[0] != inputs => {
-                return Err(Error::Shape(format!(
-                    "the kernel expects {} inputs but the layer gets {inputs}",
-                    k.shape()[0]
-                )));
-            }
-            Some(_) => {}
+        self.weights.init_if_empty(&[inputs, self.units], inputs, self.units, init)?;
+        let expected = self.weights.kernel("Dense")?.shape()[0];
+        if expected != inputs {
+            return Err(Error::Shape(format!(
+                "the kernel expects {expected} inputs but the layer gets {inputs}"
+            )));
         }
         Ok(vec![self.units])
     }
 
     fn param_count(&self) -> usize {
-        self.kernel.as_ref().map_or(0, Tensor::len) + self.bias.len()
+        self.weights.count()
     }
 
     // ANCHOR: forward
     fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
-        let kernel = self.kernel.as_ref().ok_or_else(|| no_weights("Dense"))?;
+        let kernel = self.weights.kernel("Dense")?;
         let (inputs, units) = (kernel.shape()[0], self.units);
         let [batch, features] = x.shape()[..] else {
             return Err(Error::Shape(format!(
@@ -167,15 +188,9 @@ impl Layer for Dense {
         if features != inputs {
             return Err(Error::Shape(format!("Dense expects {inputs} features, got {features}")));
         }
-        // y = x · W, then + b on every row.
-        self.output.reuse_as(&[batch, units])?;
-        let y = self.output.data_mut();
-        gemm(Mat::new(x.data(), batch, inputs), Mat::new(kernel.data(), inputs, units), 0.0, y);
-        for row in y.chunks_mut(units) {
-            for (v, b) in row.iter_mut().zip(&self.bias) {
-                *v += b;
-            }
-        }
+        self.output.reuse_as(&[batch, units])?; // every value is written below
+        let z = self.output.data_mut();
+        dense_forward(batch, inputs, x.data(), kernel.data(), self.weights.bias(), z);
         self.logits = match self.activation {
             Activation::Softmax => Some(self.output.clone()),
             _ => None,
@@ -195,41 +210,32 @@ impl Layer for Dense {
         let mut dz = std::mem::take(&mut self.dz);
         dz.reuse_as(dy.shape())?; // every value is written below
         self.activation.backward(self.output.data(), dy.data(), dz.data_mut(), self.units);
-        let result = self.gradients(&dz);
+        let result = self.gradients(&dz).map(|_| ());
         self.dz = dz;
         result.map(|()| &self.dx)
+    }
+
+    fn params(&mut self) -> Vec<Param<'_>> {
+        self.weights.params()
     }
 
     fn activation(&self) -> Activation {
         self.activation
     }
 
+    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
+        self.gradients(dz)
+    }
+
     fn logits(&self) -> Option<&Tensor> {
         self.logits.as_ref()
     }
 
-    fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
-        self.gradients(dz)?;
-        Ok(&self.dx)
-    }
-
     fn spec(&self) -> Option<LayerSpec> {
         Some(LayerSpec::Dense {
-            kernel: self.kernel.clone()?,
-            bias: self.bias.clone(),
+            kernel: self.weights.kernel_if_any()?.clone(),
+            bias: self.weights.bias().to_vec(),
             activation: self.activation,
         })
-    }
-
-    fn params(&mut self) -> Vec<Param<'_>> {
-        let Some(kernel) = self.kernel.as_mut() else { return Vec::new() };
-        vec![
-            Param { value: kernel.data_mut(), grad: &self.dkernel },
-            Param { value: &mut self.bias, grad: &self.dbias },
-        ]
-    }
-
-    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
-        Some(Box::new(self.clone()))
     }
 }

@@ -2,18 +2,16 @@
 
 use std::ops::Range;
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
 use crate::activation::Activation;
-use crate::conv::{Conv2D, ConvAlgorithm, ConvGeometry};
+use crate::conv::Conv2D;
 use crate::dense::Dense;
 use crate::error::{Error, Result};
 use crate::flatten::Flatten;
+use crate::init::Init;
 use crate::layer::{Layer, Param};
 use crate::loss::{categorical_crossentropy, softmax_crossentropy, softmax_crossentropy_grad};
-use crate::pool::MaxPooling2D;
-use crate::save::LayerSpec;
+use crate::pool::{AveragePooling2D, MaxPooling2D};
+use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
 
 /// One layer of a model, with the name and output shape Keras would show for it.
@@ -30,37 +28,14 @@ struct Entry {
 pub struct Sequential {
     input_shape: Vec<usize>,
     entries: Vec<Entry>,
-    rng: StdRng,
+    init: Init,
 }
 
 impl Sequential {
     /// An empty model for samples of `input_shape` (without the batch axis), e.g.
     /// `&[28, 28, 1]`. `seed` makes the initial weights reproducible.
     pub fn new(input_shape: &[usize], seed: u64) -> Sequential {
-        Sequential {
-            input_shape: input_shape.to_vec(),
-            entries: Vec::new(),
-            rng: StdRng::seed_from_u64(seed),
-        }
-    }
-
-    /// A copy of the model, weights, trainable flags and all, or `None` if one of its layers
-    /// cannot be copied (see [`Layer::clone_layer`]).
-    pub fn replicate(&self) -> Option<Sequential> {
-        let entries = self.entries.iter().map(|e| {
-            let layer = e.layer.clone_layer()?;
-            Some(Entry {
-                name: e.name.clone(),
-                output_shape: e.output_shape.clone(),
-                layer,
-                trainable: e.trainable,
-            })
-        });
-        Some(Sequential {
-            input_shape: self.input_shape.clone(),
-            entries: entries.collect::<Option<_>>()?,
-            rng: self.rng.clone(),
-        })
+        Sequential { input_shape: input_shape.to_vec(), entries: Vec::new(), init: Init::new(seed) }
     }
 
     /// Appends a layer, building it for the current output shape.
@@ -73,11 +48,17 @@ impl Sequential {
     /// [`Sequential::add`] for a layer that is already boxed.
     pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> Result<&mut Sequential> {
         let input_shape = self.output_shape().to_vec();
-        let output_shape = layer.build(&input_shape, &mut self.rng)?;
+        let output_shape = layer.build(&input_shape, &mut self.init)?;
         let same_kind = self.entries.iter().filter(|e| e.layer.kind() == layer.kind()).count();
         let name = format!("{}_{}", layer.kind(), same_kind + 1);
         self.entries.push(Entry { name, output_shape, layer, trainable: true });
         Ok(self)
+    }
+
+    /// Appends the layer a [`LayerSpec`] describes, with its weights (as loading a model
+    /// file does).
+    pub fn add_spec(&mut self, spec: LayerSpec) -> Result<&mut Sequential> {
+        self.add_boxed(layer_from_spec(spec)?)
     }
 
     // ANCHOR: freeze
@@ -108,7 +89,7 @@ impl Sequential {
     pub fn first_layers(&self, layers: usize, seed: u64) -> Result<Sequential> {
         let mut copy = Sequential::new(&self.input_shape, seed);
         for (entry, spec) in self.entries.iter().zip(self.layer_specs()?).take(layers) {
-            copy.add_boxed(spec.into_layer()?)?;
+            copy.add_spec(spec)?;
             if let Some(last) = copy.entries.last_mut() {
                 last.trainable = entry.trainable;
             }
@@ -201,28 +182,7 @@ impl Sequential {
         Ok(y)
     }
 
-    /// The geometry of the first layer's convolution if the first two layers can be trained
-    /// as one (see `fused.rs`): a trainable `Conv2D` ending in a ReLU, computed by the direct
-    /// loops, then a `MaxPooling2D`, then more layers.
-    fn fusable_head(&mut self, x_shape: &[usize]) -> Option<ConvGeometry> {
-        let [conv, pool, _, ..] = &mut self.entries[..] else { return None };
-        concrete::<MaxPooling2D>(pool).ok()?;
-        concrete::<Conv2D>(conv).ok()?.direct_relu_geometry(x_shape)
-    }
-
-    /// [`Sequential::forward`] with the first two layers trained as one, for `compute_gradients`.
-    fn forward_fused<'a>(&'a mut self, x: &'a Tensor, g: ConvGeometry) -> Result<&'a Tensor> {
-        self.check_input(x)?;
-        let [conv, pool, rest @ ..] = &mut self.entries[..] else {
-            return Err(Error::Model("no layers to fuse".into()));
-        };
-        let mut y = crate::fused::forward(concrete::<Conv2D>(conv)?, concrete::<MaxPooling2D>(pool)?, x, g)?;
-        for entry in rest {
-            y = entry.layer.forward(y)?;
-        }
-        Ok(y)
-    }
-
+    // ANCHOR: backward_range
     /// Sends `grad` back through the layers in `range`, last first, after a
     /// [`forward_range`](Sequential::forward_range) over at least those layers, and returns
     /// the gradient with respect to the input of layer `range.start`. `grad` is the gradient
@@ -246,6 +206,7 @@ impl Sequential {
         }
         Ok(g.clone())
     }
+    // ANCHOR_END: backward_range
 
     /// Every layer's weights with their gradients from the last backward pass, layer by
     /// layer in order: what an optimiser updates.
@@ -269,7 +230,9 @@ impl Sequential {
     /// and the predicted probabilities.
     ///
     /// The model must end in a softmax: the backward pass starts from the fused
-    /// softmax + cross-entropy gradient `(p − y) / batch` at the last layer's logits.
+    /// softmax + cross-entropy gradient `(p − y) / batch` at the last layer's logits, and
+    /// then goes through the layers in reverse, each turning the gradient at its output into
+    /// the gradient at its input.
     pub fn compute_gradients(&mut self, x: &Tensor, targets: &Tensor) -> Result<(f64, Tensor)> {
         if self.entries.last().map(|e| e.layer.activation()) != Some(Activation::Softmax) {
             return Err(Error::Model(
@@ -282,46 +245,10 @@ impl Sequential {
             .iter()
             .position(|e| e.trainable)
             .ok_or_else(|| Error::Model("every layer is frozen: there is nothing to train".into()))?;
-        // A first Conv2D + ReLU and its max pooling go image by image (see `fused.rs`).
-        let fused = if first_trainable == 0 { self.fusable_head(x.shape()) } else { None };
-        let probs = match fused {
-            Some(g) => self.forward_fused(x, g)?.clone(),
-            None => self.forward(x)?.clone(),
-        };
+        let probs = self.forward(x)?.clone();
         let loss = self.loss_of_last_forward(&probs, targets)?;
         let dz = softmax_crossentropy_grad(&probs, targets)?;
-        let needed = &mut self.entries[first_trainable..];
-        // Whether each layer follows a ReLU, whose gradient it may fold into its own.
-        let after_relu: Vec<bool> = (0..needed.len())
-            .map(|i| i > 0 && needed[i - 1].layer.activation() == Activation::Relu)
-            .collect();
-        // The first layer (or the fused pair) needs no input gradient: it comes last, apart,
-        // unless it is the last layer too.
-        let head_len = if fused.is_some() { 2 } else { 1 }.min(needed.len() - 1);
-        let (head, tail) = needed.split_at_mut(head_len);
-        let (last, middle) = tail.split_last_mut().ok_or_else(|| Error::Model("empty model".into()))?;
-        let mut grad = last.layer.backward_pre_activation(&dz)?;
-        // True when `grad` is already taken before the next layer's activation.
-        let mut before_activation = false;
-        for (entry, &after_relu) in middle.iter_mut().zip(&after_relu[head.len()..]).rev() {
-            let layer = &mut entry.layer;
-            (grad, before_activation) = if before_activation {
-                (layer.backward_pre_activation(grad)?, false)
-            } else if after_relu && layer.folds_relu() {
-                (layer.backward_through_relu(grad)?, true)
-            } else {
-                (layer.backward(grad)?, false)
-            };
-        }
-        match (fused, head) {
-            (Some(g), [conv, pool]) => {
-                let (conv, pool) = (concrete::<Conv2D>(conv)?, concrete::<MaxPooling2D>(pool)?);
-                crate::fused::backward(conv, pool, g, grad)?;
-            }
-            (_, [first, ..]) if before_activation => first.layer.backward_params_pre_activation(grad)?,
-            (_, [first, ..]) => first.layer.backward_params(grad)?,
-            (_, []) => {} // the only layer trained was the last one, done above
-        }
+        self.backward_range(&dz, first_trainable..self.entries.len(), true)?;
         Ok((loss, probs))
     }
     // ANCHOR_END: gradients
@@ -385,16 +312,6 @@ impl Sequential {
     // ANCHOR_END: summary
 }
 
-/// The layer of `entry` as its concrete type `L`.
-fn concrete<L: Layer + 'static>(entry: &mut Entry) -> Result<&mut L> {
-    let class = entry.layer.class_name();
-    entry
-        .layer
-        .as_any_mut()
-        .and_then(|layer| layer.downcast_mut::<L>())
-        .ok_or_else(|| Error::Model(format!("{class} is not a {}", std::any::type_name::<L>())))
-}
-
 fn bad_range(range: &Range<usize>) -> Error {
     Error::Model(format!("layers {range:?} are not a range of this model's layers"))
 }
@@ -432,12 +349,7 @@ pub fn thousands(n: usize) -> String {
 /// model.add(layers.Dense(10, activation='softmax'))
 /// ```
 pub fn book_model(seed: u64) -> Result<Sequential> {
-    book_model_using(seed, ConvAlgorithm::default())
-}
-
-/// [`book_model`] with its convolutions computed by `algorithm`.
-pub fn book_model_using(seed: u64, algorithm: ConvAlgorithm) -> Result<Sequential> {
-    let conv = |filters| Conv2D::new(filters, (3, 3)).activation(Activation::Relu).algorithm(algorithm);
+    let conv = |filters| Conv2D::new(filters, (3, 3)).activation(Activation::Relu);
     let mut model = Sequential::new(&[28, 28, 1], seed);
     model
         .add(conv(32))?
@@ -463,3 +375,22 @@ pub fn no_max_pooling_model(seed: u64) -> Result<Sequential> {
     Ok(model)
 }
 // ANCHOR_END: no_max_pooling
+
+/// The layer a [`LayerSpec`] describes, with its weights.
+fn layer_from_spec(spec: LayerSpec) -> Result<Box<dyn Layer>> {
+    Ok(match spec {
+        LayerSpec::Conv2D { kernel, bias, strides, padding, activation } => Box::new(
+            Conv2D::with_weights(kernel, bias)?.strides(strides).padding(padding).activation(activation),
+        ),
+        LayerSpec::MaxPooling2D { pool, strides, padding } => {
+            Box::new(MaxPooling2D::new(pool).strides(strides).padding(padding))
+        }
+        LayerSpec::AveragePooling2D { pool, strides, padding } => {
+            Box::new(AveragePooling2D::new(pool).strides(strides).padding(padding))
+        }
+        LayerSpec::Flatten => Box::new(Flatten::new()),
+        LayerSpec::Dense { kernel, bias, activation } => {
+            Box::new(Dense::with_weights(kernel, bias)?.activation(activation))
+        }
+    })
+}

@@ -7,10 +7,10 @@
 use std::time::Instant;
 
 use crate::activation::Activation;
-use crate::augment::Augmentation;
+use crate::augment::{Augmentation, augmenter};
 use crate::conv::Conv2D;
 use crate::dense::Dense;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::flatten::Flatten;
 use crate::layer::Layer;
 use crate::metrics::to_categorical;
@@ -122,7 +122,8 @@ pub fn train_and_measure(
     recipe: &Recipe,
 ) -> Result<Run> {
     let options = FitOptions { epochs: recipe.epochs, batch_size: recipe.batch_size, seed: recipe.seed };
-    let extras = FitExtras { validation: Some((&val.x, &val.y)), augmentation: recipe.augmentation };
+    let transform = recipe.augmentation.map(|settings| augmenter(settings, recipe.seed));
+    let extras = FitExtras { validation: Some((&val.x, &val.y)), transform };
     let start = Instant::now();
     let history = model.fit_with(
         &train.x,
@@ -338,8 +339,20 @@ pub fn transfer(data: &Mnist, seeds: &[u64], epochs: usize) -> Result<Transfer> 
 }
 // ANCHOR_END: transfer
 
-/// The names `convnets experiment` accepts.
-pub const NAMES: [&str; 5] = ["dense-vs-convnet", "no-max-pool", "max-vs-average", "small-data", "transfer"];
+/// The experiments `convnets experiment` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Experiment {
+    /// The dense network of chapter 2 against the convnet.
+    DenseVsConvnet,
+    /// The convnet with and without max pooling.
+    NoMaxPool,
+    /// Max pooling against average pooling.
+    MaxVsAverage,
+    /// 1,000 training images, with and without data augmentation.
+    SmallData,
+    /// A convolutional base trained on digits 0-4, reused for digits 5-9.
+    Transfer,
+}
 
 /// A Markdown table of runs: parameters, final training and held-out accuracy, the
 /// held-out accuracy of the last five epochs, time per epoch (ready to paste into a chapter).
@@ -381,9 +394,4 @@ pub fn transfer_table(result: &Transfer) -> String {
         out += &format!(" **{:.2}%** |\n", 100.0 * mean);
     }
     out
-}
-
-/// An error for an unknown experiment name, listing the known ones.
-pub fn unknown(name: &str) -> Error {
-    Error::Model(format!("there is no experiment {name:?}; try one of {}", NAMES.join(", ")))
 }

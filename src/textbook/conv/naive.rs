@@ -3,7 +3,7 @@
 //! Slow, but every line maps onto the book's figure of a window sliding over the input.
 //! Every faster convolution in this crate is tested equal to this one.
 
-use super::ConvGeometry;
+use crate::geometry::ConvGeometry;
 
 // ANCHOR: forward
 /// `y = conv(x, kernel) + bias`, all NHWC / HWIO slices as [`ConvGeometry`] describes.

@@ -1,10 +1,9 @@
 //! Flatten: turns each sample's feature maps into one long vector for the dense layers.
 
-use rand::rngs::StdRng;
-
 use crate::error::{Error, Result};
+use crate::init::Init;
 use crate::layer::{Layer, no_forward};
-use crate::save::LayerSpec;
+use crate::spec::LayerSpec;
 use crate::tensor::{Tensor, element_count};
 
 /// Keras's `Flatten()`: `(batch, h, w, c)` becomes `(batch, h·w·c)`.
@@ -37,7 +36,7 @@ impl Layer for Flatten {
         "Flatten"
     }
 
-    fn build(&mut self, input_shape: &[usize], _rng: &mut StdRng) -> Result<Vec<usize>> {
+    fn build(&mut self, input_shape: &[usize], _init: &mut Init) -> Result<Vec<usize>> {
         Ok(vec![element_count(input_shape)?])
     }
 
@@ -72,9 +71,5 @@ impl Layer for Flatten {
         self.dx.copy_from(dy);
         self.dx.reuse_as(shape)?;
         Ok(&self.dx)
-    }
-
-    fn clone_layer(&self) -> Option<Box<dyn Layer>> {
-        Some(Box::new(self.clone()))
     }
 }
