@@ -24,11 +24,16 @@
 //!   sees (3, 4, 8, 10, 18).
 //!
 //! Why draw them with code rather than by hand? A drawing made by hand shows what its author
-//! believed; these show what the crate computes. Every number in them comes from
-//! `conv::naive::forward`, `zero_pad`, `pads_1d`, `out_len`, `Window2D` or `MaxPooling2D`, and
-//! the program checks the arithmetic it shows with `assert!` before it writes anything: if the
-//! crate and a figure ever disagree, the program stops with an error instead of drawing a
-//! wrong picture. Run it again after changing the crate, and the figures follow.
+//! believed; these show what the crate computes. The inputs are the chapters' own (the 0 to 24
+//! of the worked examples, the test digit of `chapters/images/digit.png`); every output value,
+//! padding, size, window position and max-pooling winner comes from the crate
+//! (`conv::naive::forward`, `zero_pad`, `pads_1d`, `out_len`, `Window2D`, `MaxPooling2D`). The
+//! program also checks, with `assert!`, the arithmetic each figure shows: the products of the
+//! first figure add up to the crate's output value, each window sum is the sum of its window,
+//! the receptive fields traced through the crate's windows follow the rule
+//! `r_out = r_in + (k − 1) · jump_in`. If the crate and a figure ever disagree, the program
+//! stops with an error (and a non-zero exit code) before it writes anything, instead of drawing
+//! a wrong picture. Run it again after changing the crate, and the figures follow.
 //!
 //! The SVG is written by hand (it is only text: rectangles, lines and labels), with no
 //! external fonts or files, so the pictures look the same offline.
@@ -181,10 +186,12 @@ fn sliding_window(rounded: &[f32]) -> convnets::Result<Svg> {
     assert_eq!(by_hand, y, "the figure's sum must be the crate's output value");
     // And the numbers as printed (one decimal) add up too: in tenths, all are whole numbers.
     let tenths = |v: f32| (v * 10.0).round() as i64;
+    let printed_sum: i64 = products.iter().map(|&p| tenths(p)).sum();
+    assert_eq!(printed_sum, tenths(sum_of_products), "the printed products must add up to the printed sum");
     assert_eq!(
-        products.iter().map(|&p| tenths(p)).sum::<i64>() + tenths(EDGE_BIAS),
+        printed_sum + tenths(EDGE_BIAS),
         tenths(y),
-        "the printed products, sum and bias must add up"
+        "the printed sum plus the bias must be the output"
     );
     println!(
         "sliding window: input rows {top}–{}, cols {left}–{}, window ({wr}, {wc}): sum {} + bias ({}) = {}",
@@ -195,7 +202,7 @@ fn sliding_window(rounded: &[f32]) -> convnets::Result<Svg> {
         num(y, 1)
     );
 
-    let mut svg = Svg::new(740.0, 420.0);
+    let mut svg = Svg::new(740.0, 430.0);
     svg.title("One output value: a 3×3 window, the kernel, nine products and their sum");
 
     // The input crop with the window.
@@ -271,7 +278,7 @@ fn sliding_window(rounded: &[f32]) -> convnets::Result<Svg> {
     );
     let notes = [
         format!(
-            "Input: the digit of the chapters, rows {top}–{} and columns {left}–{}, rounded to one decimal. Kernel: a Sobel",
+            "Input: the test digit of the chapters, rows {top}–{} and columns {left}–{}, rounded to one decimal. Kernel: a Sobel",
             top + 4,
             left + 4
         ),
@@ -430,6 +437,10 @@ fn padding() -> convnets::Result<Svg> {
     svg.label_above(&output, &format!("output: {n}×{n}"));
     svg.cells(&output, |r, c| Cell::new(OUTPUT_FILL, num(out.values[r * n + c], 0)));
     svg.outline(output.whole(), OUTPUT, 2.0);
+    // The first window and its output value, framed in green.
+    let mut frame = thumbs.frame(0, 0);
+    frame.inset(-3.0);
+    svg.outline(frame, OUTPUT, 2.0);
     svg.outline(output.block(0, 0, 1, 1), OUTPUT, 4.0);
     svg.arrow((thumbs.x + thumbs.width() + 10.0, input.mid_y()), (output.x - 10.0, input.mid_y()), INK);
 
