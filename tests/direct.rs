@@ -1,91 +1,94 @@
-//! The direct convolution against the naive reference loops, over random geometries with
-//! enough filters for whole and partial blocks of 64, 32 and 8 filters, within the
-//! tolerance of `conv_case`: the forward pass, the kernel and bias gradients, and a `Direct`
-//! layer as the first layer of a model (no input gradient) and in the middle of one (its
-//! input gradient from im2col).
+//! The engine's direct convolution against the textbook's naive loops, over random geometries
+//! with enough filters for whole and partial blocks of 64, 32 and 8 filters, within the
+//! tolerance of `conv_case`: the forward pass and the kernel and bias gradients (compiled for
+//! every instruction set the processor has), the kernel as the first layer of a model (weight
+//! gradients only) and in the middle of one (its input gradient from im2col), and how
+//! `ConvAlgorithm::Auto` chooses it.
 
+mod common;
 mod conv_case;
 
-use conv_case::{ATOL, RTOL, case, input, layer};
-use convnets::conv::{ConvGeometry, direct, naive};
+use common::{digit_batch, plan_gradients};
+use conv_case::{
+    ATOL, Case, EngineConv, RTOL, case, input, output_grad, run_engine, run_textbook, textbook_layer,
+};
+use convnets::conv::{ConvGeometry, naive};
+use convnets::engine::im2col::{ForwardPass, Gradients, WeightGradients, Workspace};
+use convnets::engine::{ConvAlgorithm, ConvKernel, Isa, direct};
 use convnets::gradcheck::{Tolerance, check_layer};
-use convnets::metrics::to_categorical;
-use convnets::testing::assert_close;
-use convnets::{Activation, Conv2D, ConvAlgorithm, Layer, Padding, Tensor};
+use convnets::model::book_model;
+use convnets::testing::{assert_close, first_mismatch};
+use convnets::{Activation, Layer, Padding};
 use proptest::prelude::*;
 
 proptest! {
     #[test]
-    fn direct_forward_equals_naive(c in case(1..80)) {
+    fn direct_forward_equals_naive_on_every_instruction_set(c in case(1..80)) {
+        // Every variant this processor can run: the portable blocks, AVX2's, AVX-512's.
         let len = c.dy.len();
-        let (mut fast, mut slow) = (vec![0.0; len], vec![0.0; len]);
-        direct::forward(&c.g, &c.x, &c.kernel, &c.bias, Activation::Linear, &mut fast);
+        let mut slow = vec![0.0; len];
         naive::forward(&c.g, &c.x, &c.kernel, &c.bias, &mut slow);
-        assert_close(&fast, &slow, ATOL, RTOL);
-    }
-
-    #[test]
-    fn direct_kernel_gradient_equals_naive(c in case(1..80)) {
-        // Windows of 1-4 × 1-4 × 1-4 values: blocks of three taps, one or two left over, and
-        // windows over the padding.
-        let (mut dk, mut db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
-        direct::kernel_gradient(&c.g, &c.x, &c.dy, &mut dk, &mut db);
-        let mut dx = vec![0.0; c.x.len()];
-        let (mut naive_dk, mut naive_db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
-        naive::backward(&c.g, &c.x, &c.kernel, &c.dy, &mut dx, &mut naive_dk, &mut naive_db);
-        assert_close(&dk, &naive_dk, ATOL, RTOL);
-        assert_close(&db, &naive_db, ATOL, RTOL);
-    }
-
-    #[test]
-    fn a_direct_first_layer_gets_the_naive_weight_gradients(c in case(1..40)) {
-        // As the first layer of a model, the layer is asked for its weight gradients only,
-        // from the gradient after its ReLU or (when a max pooling folded the ReLU in) before.
-        let x = input(&c);
-        let dy = Tensor::new(&c.g.output_shape(), c.dy.clone()).unwrap();
-        for before_relu in [false, true] {
-            let run = |algorithm| {
-                let mut conv = layer(&c, Activation::Relu, algorithm);
-                conv.forward(&x).unwrap();
-                if before_relu {
-                    conv.backward_params_pre_activation(&dy).unwrap();
-                } else {
-                    conv.backward_params(&dy).unwrap();
-                }
-                (conv.kernel_grad().to_vec(), conv.bias_grad().to_vec())
-            };
-            let (fast, slow) = (run(ConvAlgorithm::Direct), run(ConvAlgorithm::Naive));
-            assert_close(&fast.0, &slow.0, ATOL, RTOL);
-            assert_close(&fast.1, &slow.1, ATOL, RTOL);
+        for isa in Isa::available() {
+            let mut fast = vec![f32::NAN; len];
+            direct::forward_on(isa, &c.g, &c.x, &c.kernel, &c.bias, Activation::Linear, &mut fast);
+            prop_assert!(first_mismatch(&fast, &slow, ATOL, RTOL).is_none(), "{isa:?}");
         }
     }
 
     #[test]
-    fn direct_layer_passes_the_gradient_check(c in case(1..40)) {
-        let x = input(&c);
-        check_layer(&mut layer(&c, Activation::Linear, ConvAlgorithm::Direct), &x, 1, Tolerance::default())
-            .unwrap()
-            .assert_passed();
+    fn direct_kernel_gradient_equals_naive_on_every_instruction_set(c in case(1..80)) {
+        // Windows of 1-4 × 1-4 × 1-4 values: blocks of three taps, one or two left over, and
+        // windows over the padding.
+        let mut dx = vec![0.0; c.x.len()];
+        let (mut naive_dk, mut naive_db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
+        naive::backward(&c.g, &c.x, &c.kernel, &c.dy, &mut dx, &mut naive_dk, &mut naive_db);
+        for isa in Isa::available() {
+            let (mut dk, mut db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
+            direct::kernel_gradient_on(isa, &c.g, &c.x, &c.dy, &mut dk, &mut db);
+            prop_assert!(first_mismatch(&dk, &naive_dk, ATOL, RTOL).is_none(), "{isa:?} dkernel");
+            prop_assert!(first_mismatch(&db, &naive_db, ATOL, RTOL).is_none(), "{isa:?} dbias");
+        }
     }
 
     #[test]
-    fn direct_layer_with_relu_equals_the_naive_layer(c in case(1..80)) {
-        // ReLU's kink breaks finite differences, so the ReLU path is checked against the
-        // reference layer instead: the output and all three gradients.
-        let x = input(&c);
-        let dy = Tensor::new(&c.g.output_shape(), c.dy.clone()).unwrap();
-        let run = |algorithm| {
-            let mut conv = layer(&c, Activation::Relu, algorithm);
-            let y = conv.forward(&x).unwrap().clone();
-            let dx = conv.backward(&dy).unwrap().clone();
-            (y.into_data(), dx.into_data(), conv.kernel_grad().to_vec(), conv.bias_grad().to_vec())
-        };
-        let (fast, slow) = (run(ConvAlgorithm::Direct), run(ConvAlgorithm::Naive));
-        assert_close(&fast.0, &slow.0, ATOL, RTOL);
-        assert_close(&fast.1, &slow.1, ATOL, RTOL);
-        assert_close(&fast.2, &slow.2, ATOL, RTOL);
-        assert_close(&fast.3, &slow.3, ATOL, RTOL);
+    fn a_direct_first_layer_gets_the_textbook_weight_gradients(c in case(1..40)) {
+        // As the first layer of a model, the kernel is asked for its weight gradients only,
+        // from the gradient after its ReLU or (when a max pooling folded the ReLU in) before.
+        let (x, dy) = (input(&c), output_grad(&c));
+        for before_relu in [false, true] {
+            let mut fast = EngineConv::new(&c, Activation::Relu, ConvKernel::Direct);
+            fast.forward(&x).unwrap();
+            let (dk, db) = fast.weight_gradients(&c.dy, before_relu);
+            let mut slow = textbook_layer(&c, Activation::Relu);
+            slow.forward(&x).unwrap();
+            if before_relu {
+                slow.backward_pre_activation(&dy).unwrap();
+            } else {
+                slow.backward(&dy).unwrap();
+            }
+            assert_close(&dk, slow.kernel_grad(), ATOL, RTOL);
+            assert_close(&db, slow.bias_grad(), ATOL, RTOL);
+        }
     }
+
+    #[test]
+    fn the_direct_kernel_passes_the_gradient_check(c in case(1..40)) {
+        let mut conv = EngineConv::new(&c, Activation::Linear, ConvKernel::Direct);
+        check_layer(&mut conv, &input(&c), 1, Tolerance::default()).unwrap().assert_passed();
+    }
+
+    #[test]
+    fn the_direct_kernel_with_relu_equals_the_textbook_layer(c in case(1..80)) {
+        // ReLU's kink breaks finite differences, so the ReLU path is checked against the
+        // textbook's layer instead: the output and all three gradients.
+        run_engine(&c, Activation::Relu, ConvKernel::Direct).assert_close_to(&run_textbook(&c, Activation::Relu), ATOL, RTOL);
+    }
+}
+
+/// What `Auto` picks for the book's 64-filter layers: the direct loops where the processor's
+/// vector registers (AVX2 or AVX-512) hold their blocks of sums, im2col otherwise.
+fn for_many_filters() -> ConvKernel {
+    if Isa::current() >= Isa::Avx2 { ConvKernel::Direct } else { ConvKernel::Im2col }
 }
 
 #[test]
@@ -93,57 +96,70 @@ fn auto_picks_direct_for_blocks_of_filters_or_short_windows() {
     let geometry = |in_c, filters| {
         ConvGeometry::new(&[1, 28, 28, in_c], &[3, 3, in_c, filters], (1, 1), Padding::Valid).unwrap()
     };
-    // The book's first layer: a window of 9 values against 32 filters.
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(1, 32)), ConvAlgorithm::Direct);
-    // Its other layers: 64 filters, whole blocks of the direct loops' sums where AVX-512's
-    // registers hold them.
-    let wide = if direct::WIDE_REGISTERS { ConvAlgorithm::Direct } else { ConvAlgorithm::Im2col };
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(32, 64)), wide);
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(64, 64)), wide);
-    // Few filters: direct only if the window is no longer (9 values against 16 filters).
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(1, 16)), ConvAlgorithm::Direct);
-    assert_eq!(ConvAlgorithm::Auto.for_geometry(&geometry(64, 16)), ConvAlgorithm::Im2col);
+    // The book's first layer: a window of 9 values against 32 filters, on any processor.
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(1, 32)), ConvKernel::Direct);
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(1, 16)), ConvKernel::Direct);
+    // Its other layers: windows of 288 and 576 values against 64 filters.
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(32, 64)), for_many_filters());
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 64)), for_many_filters());
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 16)), for_many_filters());
+    // Long windows and few filters: im2col on any processor.
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 8)), ConvKernel::Im2col);
+    // The batch size does not matter.
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(1, 32).with_batch(64)), ConvKernel::Direct);
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 8).with_batch(64)), ConvKernel::Im2col);
     // A choice made by hand is kept.
-    assert_eq!(ConvAlgorithm::Im2col.for_geometry(&geometry(1, 32)), ConvAlgorithm::Im2col);
-    assert_eq!(ConvAlgorithm::Direct.for_geometry(&geometry(64, 8)), ConvAlgorithm::Direct);
+    assert_eq!(ConvAlgorithm::Naive.resolve(&geometry(1, 32)), ConvKernel::Naive);
+    assert_eq!(ConvAlgorithm::Im2col.resolve(&geometry(1, 32)), ConvKernel::Im2col);
+    assert_eq!(ConvAlgorithm::Direct.resolve(&geometry(64, 8)), ConvKernel::Direct);
 }
 
 #[test]
-fn a_layer_switched_to_direct_does_not_reuse_old_patches() {
-    // A grey first layer under im2col keeps its patch matrix for the backward pass. Switched
-    // to the direct algorithm, its next forward pass builds none, and its kernel gradient
-    // must come from the new input, not from the old patches.
-    let values = |len: usize, m: usize| (0..len).map(|i| ((i * m) % 101) as f32 / 50.0 - 1.0).collect();
-    let kernel = Tensor::new(&[3, 3, 1, 32], values(288, 53)).unwrap();
-    let (x1, x2) = (
-        Tensor::new(&[2, 8, 8, 1], values(128, 37)).unwrap(),
-        Tensor::new(&[2, 8, 8, 1], values(128, 41)).unwrap(),
-    );
-    let dy = Tensor::new(&[2, 6, 6, 32], values(2304, 11)).unwrap();
-    let conv = |algorithm| Conv2D::with_weights(kernel.clone(), vec![0.1; 32]).unwrap().algorithm(algorithm);
-    let mut switched = conv(ConvAlgorithm::Im2col);
-    switched.forward(&x1).unwrap();
-    switched.backward(&dy).unwrap();
-    let mut switched = switched.algorithm(ConvAlgorithm::Direct);
-    switched.forward(&x2).unwrap();
-    switched.backward(&dy).unwrap();
-    let mut reference = conv(ConvAlgorithm::Naive);
-    reference.forward(&x2).unwrap();
-    reference.backward(&dy).unwrap();
-    assert_close(switched.kernel_grad(), reference.kernel_grad(), ATOL, RTOL);
+fn the_plan_uses_the_kernels_its_algorithm_resolves_to() {
+    let model = book_model(0).unwrap();
+    let kernels = |algorithm| convnets::Plan::new(&model, algorithm, 1).unwrap().conv_kernels();
+    assert_eq!(kernels(ConvAlgorithm::Auto), [ConvKernel::Direct, for_many_filters(), for_many_filters()]);
+    assert_eq!(kernels(ConvAlgorithm::Naive), [ConvKernel::Naive; 3]);
+    assert_eq!(kernels(ConvAlgorithm::Im2col), [ConvKernel::Im2col; 3]);
+    assert_eq!(kernels(ConvAlgorithm::Direct), [ConvKernel::Direct; 3]);
+}
+
+#[test]
+fn a_workspace_used_by_im2col_does_not_leak_old_patches_into_the_direct_loops() {
+    // A grey first layer under im2col keeps its patch matrix in the workspace for the backward
+    // pass. The direct loops, handed the same workspace for the next batch, build none, and
+    // their kernel gradient must come from the new input, not from the old patches.
+    let values =
+        |len: usize, m: usize| (0..len).map(|i| ((i * m) % 101) as f32 / 50.0 - 1.0).collect::<Vec<_>>();
+    let g = ConvGeometry::new(&[2, 8, 8, 1], &[3, 3, 1, 32], (1, 1), Padding::Valid).unwrap();
+    let (kernel, bias) = (values(288, 53), vec![0.1; 32]);
+    let (x1, x2, dy) = (values(128, 37), values(128, 41), values(2304, 11));
+    let mut ws = Workspace::default();
+    let (mut dz, mut y) = (Vec::new(), vec![0.0; dy.len()]);
+    let mut step = |loops: ConvKernel, x: &[f32]| {
+        loops.forward(&mut ws, &g, x, &kernel, &bias, Activation::Linear, &mut y);
+        let seen = ForwardPass { input: x, output: &y, activation: Activation::Linear };
+        let (mut dk, mut db, mut dx) = (vec![0.0; kernel.len()], vec![0.0; 32], vec![0.0; x.len()]);
+        let weights = Some(WeightGradients { dkernel: &mut dk, dbias: &mut db });
+        loops.backward(&mut ws, &g, &kernel, seen, &dy, &mut dz, Gradients { dx: Some(&mut dx), weights });
+        dk
+    };
+    step(ConvKernel::Im2col, &x1);
+    let switched = step(ConvKernel::Direct, &x2);
+    let c = Case { g, x: x2, kernel: kernel.clone(), bias, dy: dy.clone() };
+    assert_close(&switched, &run_textbook(&c, Activation::Linear).dkernel, ATOL, RTOL);
 }
 
 #[test]
 fn the_book_model_trains_the_same_with_auto_as_with_im2col() {
-    // Auto changes only how the first layer's output and weight gradients are summed: the
-    // gradients of a whole training step agree with im2col's to rounding.
-    let x =
-        Tensor::new(&[8, 28, 28, 1], (0..6272).map(|i| ((i * 31) % 256) as f32 / 255.0).collect()).unwrap();
-    let y = to_categorical(&[0, 1, 2, 3, 4, 5, 6, 7], 10).unwrap();
-    let grads = |algorithm| {
-        let mut model = convnets::model::book_model_using(3, algorithm).unwrap();
-        model.compute_gradients(&x, &y).unwrap();
-        model.params().iter().flat_map(|p| p.grad.to_vec()).collect::<Vec<f32>>()
-    };
-    assert_close(&grads(ConvAlgorithm::Auto), &grads(ConvAlgorithm::Im2col), 1e-6, 1e-3);
+    // Auto changes only how the convolutions' outputs and weight gradients are summed (and
+    // fuses the first two layers): the plans' gradients of a whole training step agree to
+    // rounding.
+    let (x, y) = digit_batch(8);
+    let mut model = book_model(3).unwrap();
+    let (auto_stats, auto) = plan_gradients(&mut model, &x, &y, ConvAlgorithm::Auto, 1);
+    let (im2col_stats, im2col) = plan_gradients(&mut model, &x, &y, ConvAlgorithm::Im2col, 1);
+    assert_close(&auto.concat(), &im2col.concat(), 1e-6, 1e-3);
+    assert!((auto_stats.loss - im2col_stats.loss).abs() < 1e-6);
+    assert_eq!(auto_stats.correct, im2col_stats.correct);
 }

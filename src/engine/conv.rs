@@ -3,6 +3,7 @@
 
 use super::direct;
 use super::im2col::{self, ForwardPass, Gradients, WeightGradients, Workspace};
+use super::isa::Isa;
 use crate::activation::Activation;
 use crate::conv::naive;
 use crate::geometry::ConvGeometry;
@@ -23,10 +24,9 @@ pub enum ConvAlgorithm {
     /// [`ConvAlgorithm::Im2col`] (`dz · kernelᵀ` and col2im, which need no patch matrix).
     Direct,
     /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
-    /// (the book's first layer: 9 against 32), or, on a processor with AVX-512
-    /// ([`direct::WIDE_REGISTERS`]), when there are at least 32 filters (all of the book's
-    /// layers); otherwise [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as
-    /// measured.
+    /// (the book's first layer: 9 against 32), or, on a processor with AVX2 or AVX-512
+    /// ([`Isa`]), when there are at least 16 filters (all of the book's layers); otherwise
+    /// [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as measured.
     #[default]
     Auto,
 }
@@ -50,7 +50,7 @@ impl ConvAlgorithm {
             ConvAlgorithm::Im2col => ConvKernel::Im2col,
             ConvAlgorithm::Direct => ConvKernel::Direct,
             ConvAlgorithm::Auto if g.patch_len() <= g.out_c => ConvKernel::Direct,
-            ConvAlgorithm::Auto if direct::WIDE_REGISTERS && g.out_c >= 32 => ConvKernel::Direct,
+            ConvAlgorithm::Auto if Isa::current() >= Isa::Avx2 && g.out_c >= 16 => ConvKernel::Direct,
             ConvAlgorithm::Auto => ConvKernel::Im2col,
         }
     }
@@ -84,6 +84,7 @@ impl ConvKernel {
     /// `dy` at that output (after `seen.activation`; pass `Linear` when `dy` is already taken
     /// before it). Fills the wanted `grads` (weight gradients are added to, `dx` is
     /// overwritten); `dz` is scratch space.
+    #[allow(clippy::too_many_arguments)] // the convolution's operands, and its scratch space
     pub fn backward(
         self,
         ws: &mut Workspace,

@@ -15,9 +15,11 @@ pub mod fit;
 pub mod fused;
 pub mod gemm;
 pub mod im2col;
+pub mod isa;
 pub mod plan;
 pub mod pool;
 pub mod runs;
 
 pub use conv::{ConvAlgorithm, ConvKernel};
+pub use isa::Isa;
 pub use plan::Plan;
