@@ -1,17 +1,12 @@
 //! Freezing layers (Keras's `layer.trainable = False`) and reusing a trained base.
 
-use convnets::metrics::to_categorical;
+mod common;
+
+use common::digit_batch;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
 use convnets::train::FitOptions;
-use convnets::{Activation, Dense, Tensor};
-
-fn batch(n: usize) -> (Tensor, Tensor) {
-    let x = Tensor::new(&[n, 28, 28, 1], (0..n * 784).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect())
-        .unwrap();
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    (x, to_categorical(&labels, 10).unwrap())
-}
+use convnets::{Activation, Dense};
 
 fn weights(model: &mut convnets::Sequential) -> Vec<Vec<f32>> {
     model.params().iter().map(|p| p.value.to_vec()).collect()
@@ -26,7 +21,7 @@ fn frozen_layers_do_not_move_and_the_others_do() {
     let specs_before = model.layer_specs().unwrap();
     let trainable_before = weights(&mut model);
     assert_eq!(trainable_before.len(), 4, "only the two dense layers' kernels and biases");
-    let (x, y) = batch(32);
+    let (x, y) = digit_batch(32);
     model
         .fit(&x, &y, &mut RmsProp::default(), &FitOptions { epochs: 2, batch_size: 8, seed: 0 }, |_| {})
         .unwrap();
@@ -69,7 +64,7 @@ fn a_pretrained_base_under_a_new_head() {
     assert_eq!(model.layer_specs().unwrap()[..6], pretrained.layer_specs().unwrap()[..6], "same weights");
     assert!(!model.is_trainable(0) && model.is_trainable(2), "trainability is copied");
     assert_eq!(model.output_shape(), &[5]);
-    let (x, _) = batch(3);
+    let (x, _) = digit_batch(3);
     let base_out = pretrained.forward_range(&x, 0..6).unwrap().clone();
     assert_eq!(model.forward_range(&x, 0..6).unwrap(), &base_out);
 }
@@ -81,7 +76,7 @@ fn freezing_every_layer_or_a_missing_one_is_a_clear_error() {
     for layer in 0..8 {
         model.set_trainable(layer, false).unwrap();
     }
-    let (x, y) = batch(4);
+    let (x, y) = digit_batch(4);
     let err = model.fit(&x, &y, &mut RmsProp::default(), &FitOptions::default(), |_| {}).unwrap_err();
     assert!(err.to_string().contains("frozen"), "{err}");
 }

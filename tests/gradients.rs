@@ -1,26 +1,17 @@
 //! Every backward pass against finite differences (see `convnets::gradcheck` for the choice
 //! of ε = 1e-2 and the tolerance 1e-3 + 1e-3·|g|), over random geometries.
 
+mod common;
+
+use common::values;
 use convnets::gradcheck::{Tolerance, check_layer, check_model};
+use convnets::init::Init;
 use convnets::metrics::to_categorical;
-use convnets::{
-    Activation, AveragePooling2D, Conv2D, Dense, Flatten, Layer, MaxPooling2D, Padding, Sequential, Tensor,
-};
+use convnets::{Activation, AveragePooling2D, Conv2D, Dense, Flatten, Layer, MaxPooling2D, Padding, Tensor};
 use proptest::prelude::*;
 
 fn padding(same: bool) -> Padding {
     if same { Padding::Same } else { Padding::Valid }
-}
-
-/// Values in [-1, 1] from a seed, without pulling in a random-number crate.
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// Distinct values spaced 0.05 apart, shuffled: max pooling has no ties within ε.
@@ -121,20 +112,13 @@ fn flatten_gradient_is_the_reshaped_gradient() {
 
 #[test]
 fn a_whole_small_model_matches_finite_differences() {
-    let mut model = Sequential::new(&[7, 7, 2], 5);
-    model
-        .add(Conv2D::new(3, (3, 3)).activation(Activation::Relu))
-        .unwrap()
-        .add(MaxPooling2D::new((2, 2)))
-        .unwrap()
+    let mut model = common::model(&[7, 7, 2], 5)
+        .conv(3, (3, 3))
+        .max_pool(2)
         .add(Conv2D::new(4, (2, 2)).padding(Padding::Same).activation(Activation::Relu))
-        .unwrap()
-        .add(Flatten::new())
-        .unwrap()
-        .add(Dense::new(6).activation(Activation::Relu))
-        .unwrap()
-        .add(Dense::new(3).activation(Activation::Softmax))
-        .unwrap();
+        .flatten()
+        .dense(6)
+        .softmax(3);
     let x = Tensor::new(&[4, 7, 7, 2], values(4 * 98, 51)).unwrap();
     let y = to_categorical(&[0, 2, 1, 2], 3).unwrap();
     let check = check_model(&mut model, &x, &y, CURVED).unwrap();
@@ -153,8 +137,8 @@ fn a_wrong_gradient_is_caught() {
         fn class_name(&self) -> &'static str {
             "Doubled"
         }
-        fn build(&mut self, s: &[usize], r: &mut rand::rngs::StdRng) -> convnets::Result<Vec<usize>> {
-            self.0.build(s, r)
+        fn build(&mut self, s: &[usize], init: &mut Init) -> convnets::Result<Vec<usize>> {
+            self.0.build(s, init)
         }
         fn param_count(&self) -> usize {
             self.0.param_count()

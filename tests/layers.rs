@@ -1,8 +1,12 @@
 //! Each layer on tiny inputs a reader can check by hand, plus properties over random ones.
 
 use convnets::activation::softmax;
-use convnets::gemm::{Mat, gemm};
+use convnets::engine::gemm::{Mat, gemm};
+use convnets::engine::pool as engine_pool;
 use convnets::padding::zero_pad;
+use convnets::pool::{
+    max_pool_backward as textbook_max_pool_backward, max_pool_forward as textbook_max_pool_forward,
+};
 use convnets::testing::assert_close;
 use convnets::{
     Activation, AveragePooling2D, Conv2D, Dense, Flatten, Layer, MaxPooling2D, Padding, Tensor, Window2D,
@@ -218,38 +222,6 @@ fn conv_case() -> impl Strategy<Value = (Tensor, Conv2D)> {
         })
 }
 
-/// Max pooling by the definition: for each output, the first largest value of its window in
-/// row-major order, and its position in its image's `(h, w, c)` input.
-fn max_pool_by_definition(x: &Tensor, win: &Window2D) -> (Vec<f32>, Vec<u32>) {
-    let [n, h, w, c] = x.shape()[..] else { panic!("NHWC") };
-    let (mut values, mut positions) = (Vec::new(), Vec::new());
-    for image in 0..n {
-        for oh in 0..win.out_h {
-            for ow in 0..win.out_w {
-                for ch in 0..c {
-                    let mut best: Option<(f32, usize)> = None;
-                    for kh in 0..win.k_h {
-                        for kw in 0..win.k_w {
-                            let (Some(ih), Some(iw)) = (win.input_row(oh, kh), win.input_col(ow, kw)) else {
-                                continue;
-                            };
-                            let at = (ih * w + iw) * c + ch;
-                            let v = x.data()[image * h * w * c + at];
-                            if best.is_none_or(|(b, _)| v > b) {
-                                best = Some((v, at));
-                            }
-                        }
-                    }
-                    let (v, at) = best.expect("every window holds a pixel");
-                    values.push(v);
-                    positions.push(at as u32);
-                }
-            }
-        }
-    }
-    (values, positions)
-}
-
 fn per_sample(layer: &mut dyn Layer, x: &Tensor) -> Tensor {
     let parts: Vec<Tensor> = (0..x.shape()[0])
         .map(|i| layer.forward(&x.batch_range(i, i + 1).unwrap()).unwrap().clone())
@@ -275,22 +247,49 @@ proptest! {
     }
 
     #[test]
-    fn max_pooling_equals_its_definition(
+    fn the_engines_max_pooling_is_the_textbooks_bit_for_bit(
         n in 1usize..3, h in 1usize..8, w in 1usize..8, c in 1usize..40,
-        p in 1usize..4, s in 1usize..4, same: bool, seed: u64,
+        p in 1usize..4, s in 1usize..4, same: bool, nan: bool, seed: u64,
     ) {
-        // 1-39 channels: blocks of 16, of 8 and single channels. Values from a handful of
-        // integers, so that windows have ties (the first maximum must win).
+        // 1-39 channels: the engine's blocks of 16, of 8 and single channels. Values from a
+        // handful of integers, so that windows have ties (the first maximum must win), some
+        // of them NaN (a NaN must win) when `nan` is set.
         prop_assume!(same || (p <= h && p <= w));
         let padding = if same { Padding::Same } else { Padding::Valid };
-        let values = (0..n * h * w * c).map(|i| ((i as u64 * 7 + seed % 5) % 5) as f32 - 2.0).collect();
-        let x = Tensor::new(&[n, h, w, c], values).unwrap();
-        let mut pool = MaxPooling2D::new((p, p)).strides((s, s)).padding(padding);
-        let y = pool.forward(&x).unwrap().clone();
         let win = Window2D::new((h, w), (p, p), (s, s), padding).unwrap();
-        let (expected, positions) = max_pool_by_definition(&x, &win);
-        prop_assert_eq!(y.data(), &expected[..]);
-        prop_assert_eq!(pool.argmax(), &positions[..]);
+        let x: Vec<f32> = (0..n * h * w * c)
+            .map(|i| match (i as u64 * 7 + seed % 11) % 11 {
+                10 if nan => f32::NAN,
+                v => (v % 5) as f32 - 2.0,
+            })
+            .collect();
+        let out_len = n * win.out_h * win.out_w * c;
+        let dy: Vec<f32> = (0..out_len).map(|i| ((i * 13 + 5) % 7) as f32 - 3.0).collect();
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+
+        let (mut y, mut argmax) = (vec![0.0; out_len], vec![0; out_len]);
+        textbook_max_pool_forward(&win, n, c, &x, &mut y, &mut argmax);
+        // The engine's outputs start as garbage: it must write every one.
+        let (mut fast_y, mut fast_argmax) = (vec![7.5; out_len], vec![u32::MAX; out_len]);
+        engine_pool::max_pool_forward(&win, c, &x, &mut fast_y, &mut fast_argmax);
+        prop_assert_eq!(bits(&fast_y), bits(&y));
+        prop_assert_eq!(&fast_argmax, &argmax);
+
+        // Backward: every output's gradient to its window's winner. The textbook adds into
+        // zeros; the engine overwrites whatever `dx` holds.
+        let mut dx = vec![0.0; x.len()];
+        textbook_max_pool_backward(&win, c, &dy, &argmax, &mut dx);
+        let mut fast_dx = vec![f32::NAN; x.len()];
+        engine_pool::max_pool_backward(&win, c, &dy, &argmax, &y, false, &mut fast_dx);
+        prop_assert_eq!(bits(&fast_dx), bits(&dx));
+
+        // Through a ReLU before the pooling: the textbook's pooling gradient, then the
+        // ReLU's gradient at the pooling's input (the ReLU's output), as the textbook's model
+        // takes them one layer after the other.
+        let mut through_relu = vec![0.0; x.len()];
+        Activation::Relu.backward(&x, &dx, &mut through_relu, c);
+        engine_pool::max_pool_backward(&win, c, &dy, &argmax, &y, true, &mut fast_dx);
+        prop_assert_eq!(bits(&fast_dx), bits(&through_relu));
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! The Sequential model: the book's summaries, shape checks, and batched prediction.
+//! The Sequential model: the book's summaries, shape checks, batched prediction, and the
+//! engine's shortcuts (ReLU folding, frozen layers) giving the textbook's gradients.
 
-use convnets::model::{book_model, book_model_using, no_max_pooling_model};
-use convnets::{Activation, Conv2D, ConvAlgorithm, Dense, Flatten, MaxPooling2D, Sequential, Tensor};
+mod common;
+
+use common::{ALGORITHMS, assert_plan_matches_textbook, overlapping_pools};
+use convnets::model::{book_model, no_max_pooling_model};
+use convnets::{Conv2D, ConvAlgorithm, Dense, MaxPooling2D, Sequential, Tensor};
 
 /// The summary's rows as (name, output shape, params), whitespace-insensitive.
 fn rows(summary: &str) -> Vec<(String, String, String)> {
@@ -73,16 +77,7 @@ fn the_same_seed_gives_the_same_model() {
 
 #[test]
 fn predict_in_batches_equals_one_big_forward() {
-    let mut model = Sequential::new(&[8, 8, 2], 3);
-    model
-        .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
-        .unwrap()
-        .add(MaxPooling2D::new((2, 2)))
-        .unwrap()
-        .add(Flatten::new())
-        .unwrap()
-        .add(Dense::new(5).activation(Activation::Softmax))
-        .unwrap();
+    let mut model = common::tiny_convnet(&[8, 8, 2], 5, 3);
     let x = Tensor::new(&[7, 8, 8, 2], (0..7 * 128).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect())
         .unwrap();
     let all = model.forward(&x).unwrap().clone();
@@ -100,87 +95,41 @@ fn predict_in_batches_equals_one_big_forward() {
     );
 }
 
-/// Every weight gradient of `model` after one backward pass without any shortcut: each layer's
-/// own `backward`, the ReLU's gradient taken by the layer that applied it.
-fn plain_gradients(model: &mut Sequential, x: &Tensor, targets: &Tensor) -> Vec<f32> {
-    let probs = model.forward(x).unwrap().clone();
-    let dz = convnets::loss::softmax_crossentropy_grad(&probs, targets).unwrap();
-    model.backward_range(&dz, 0..model.len(), true).unwrap();
-    model.params().iter().flat_map(|p| p.grad.to_vec()).collect()
-}
-
-/// Checks that `compute_gradients`, which lets each max pooling take the ReLU's gradient of
-/// the layer before it, gives the same bits as the plain backward pass.
-fn assert_folding_changes_nothing(make: impl Fn() -> Sequential, shape: [usize; 3], classes: usize) {
-    let len = 4 * shape.iter().product::<usize>();
-    let values = (0..len).map(|i| ((i * 37) % 101) as f32 / 50.0 - 0.5).collect();
-    let x = Tensor::new(&[4, shape[0], shape[1], shape[2]], values).unwrap();
-    let labels: Vec<u8> = (0..4).map(|i| (i % classes) as u8).collect();
-    let targets = convnets::metrics::to_categorical(&labels, classes).unwrap();
-    let mut model = make();
-    model.compute_gradients(&x, &targets).unwrap();
-    let folded: Vec<f32> = model.params().iter().flat_map(|p| p.grad.to_vec()).collect();
-    assert_eq!(folded, plain_gradients(&mut make(), &x, &targets));
-    assert!(folded.iter().any(|&g| g != 0.0));
-}
-
 #[test]
-fn folding_relu_into_max_pooling_gives_the_same_gradients() {
-    // The book's model as it trains: its first two layers image by image (`fused.rs`).
-    assert_folding_changes_nothing(|| book_model(6).unwrap(), [28, 28, 1], 10);
-    // And layer by layer, with im2col.
-    assert_folding_changes_nothing(|| book_model_using(6, ConvAlgorithm::Im2col).unwrap(), [28, 28, 1], 10);
-    // Overlapping windows (3×3, stride 2, same padding): one input can win several windows.
-    // Layer by layer (im2col, chosen by Auto for 4 filters), and image by image (direct).
-    for algorithm in [ConvAlgorithm::Auto, ConvAlgorithm::Direct] {
-        assert_folding_changes_nothing(|| overlapping(algorithm), [9, 9, 2], 3);
+fn folding_relu_into_max_pooling_gives_the_textbook_gradients() {
+    // The plan lets each max pooling take the ReLU's gradient of the convolution before it
+    // (the textbook's model takes it in the convolution's own backward pass). Overlapping
+    // windows (3×3, stride 2, same padding): one input can win several windows, and its
+    // gradient is the sum of theirs either way. Every algorithm: with the direct loops the
+    // first two layers also train image by image (`fused.rs`).
+    let mut model = overlapping_pools(3);
+    let (x, y) = common::batch_for(&model, 4, 1);
+    for algorithm in ALGORITHMS {
+        let grads = assert_plan_matches_textbook(&mut model, &x, &y, algorithm, 1);
+        assert!(grads.iter().all(|g| g.iter().any(|&v| v != 0.0)), "every array gets a gradient");
     }
-}
-
-/// A small model whose first pooling has overlapping windows, its first convolution computed
-/// by `algorithm`.
-fn overlapping(algorithm: ConvAlgorithm) -> Sequential {
-    let mut model = Sequential::new(&[9, 9, 2], 3);
-    model
-        .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu).algorithm(algorithm))
-        .unwrap()
-        .add(MaxPooling2D::new((3, 3)).strides((2, 2)).padding(convnets::Padding::Same))
-        .unwrap()
-        .add(Conv2D::new(3, (2, 2)).activation(Activation::Relu))
-        .unwrap()
-        .add(MaxPooling2D::new((2, 2)))
-        .unwrap()
-        .add(Flatten::new())
-        .unwrap()
-        .add(Dense::new(3).activation(Activation::Softmax))
-        .unwrap();
-    model
 }
 
 #[test]
 fn the_last_layer_can_be_the_only_one_trained() {
     // A one-layer model, and a model with every other layer frozen: the last layer is then
-    // also the first one trained, and gets the same gradients as in the plain backward pass.
-    let values = |len: usize| (0..len).map(|i| ((i * 37) % 101) as f32 / 50.0 - 0.5).collect();
-    let targets = convnets::metrics::to_categorical(&[0, 1, 2, 0], 3).unwrap();
-    let mut alone = Sequential::new(&[9], 1);
-    alone.add(Dense::new(3).activation(Activation::Softmax)).unwrap();
-    let x = Tensor::new(&[4, 9], values(36)).unwrap();
-    let (loss, _) = alone.compute_gradients(&x, &targets).unwrap();
-    assert!(loss.is_finite());
-    assert_eq!(
-        alone.params().iter().flat_map(|p| p.grad.to_vec()).collect::<Vec<_>>(),
-        plain_gradients(&mut alone, &x, &targets)
-    );
+    // also the first one trained. The plan gets the textbook's gradients for it, and the
+    // textbook's are those it has in the whole model unfrozen (nothing below it matters).
+    let mut alone = common::model(&[9], 1).softmax(3);
+    let (x, y) = common::batch_for(&alone, 4, 2);
+    let grads = assert_plan_matches_textbook(&mut alone, &x, &y, ConvAlgorithm::Auto, 1);
+    assert_eq!(grads.len(), 2);
 
-    let x = Tensor::new(&[4, 9, 9, 2], values(648)).unwrap();
-    let mut frozen = overlapping(ConvAlgorithm::Direct);
+    let mut frozen = overlapping_pools(3);
+    let (x, y) = common::batch_for(&frozen, 4, 3);
     for i in 0..frozen.len() - 1 {
         frozen.set_trainable(i, false).unwrap();
     }
-    frozen.compute_gradients(&x, &targets).unwrap();
-    let last: Vec<f32> = frozen.params().iter().flat_map(|p| p.grad.to_vec()).collect();
-    let all = plain_gradients(&mut overlapping(ConvAlgorithm::Direct), &x, &targets);
-    assert_eq!(last, all[all.len() - last.len()..]);
-    assert!(last.iter().any(|&g| g != 0.0));
+    for algorithm in [ConvAlgorithm::Direct, ConvAlgorithm::Im2col] {
+        let last = assert_plan_matches_textbook(&mut frozen, &x, &y, algorithm, 2);
+        assert_eq!(last.len(), 2, "the last layer's kernel and bias");
+        let (_, _, all) = common::textbook_gradients(&mut overlapping_pools(3), &x, &y);
+        assert_eq!(last, all[all.len() - 2..]);
+        assert!(last.iter().all(|g| g.iter().any(|&v| v != 0.0)));
+    }
 }

@@ -1,22 +1,25 @@
 //! Saving and loading models: round trips, and clear errors (never a panic) for bad files.
 
+mod common;
+
 use convnets::save::{MAGIC, decode, encode, load_model, save_model};
 use convnets::{
-    Activation, AveragePooling2D, Conv2D, Dense, Error, Flatten, MaxPooling2D, Padding, Sequential, Tensor,
+    Activation, AveragePooling2D, Conv2D, Error, Flatten, MaxPooling2D, Padding, Sequential, Tensor,
 };
 use proptest::prelude::*;
 
+/// Conv(3, 3×2, strides (1, 2), relu) → an average pooling (2×2) or an overlapping max pooling
+/// (2×2, stride 1) → Flatten → Dense(4, softmax), on 9×8×2 inputs, `valid` or `same`.
 fn small_model(seed: u64, same: bool, average: bool) -> Sequential {
     let padding = if same { Padding::Same } else { Padding::Valid };
-    let mut model = Sequential::new(&[9, 8, 2], seed);
-    model.add(Conv2D::new(3, (3, 2)).strides((1, 2)).padding(padding).activation(Activation::Relu)).unwrap();
-    if average {
-        model.add(AveragePooling2D::new((2, 2)).padding(padding)).unwrap();
+    let model = common::model(&[9, 8, 2], seed)
+        .add(Conv2D::new(3, (3, 2)).strides((1, 2)).padding(padding).activation(Activation::Relu));
+    let model = if average {
+        model.add(AveragePooling2D::new((2, 2)).padding(padding))
     } else {
-        model.add(MaxPooling2D::new((2, 2)).strides((1, 1))).unwrap();
-    }
-    model.add(Flatten::new()).unwrap().add(Dense::new(4).activation(Activation::Softmax)).unwrap();
-    model
+        model.add(MaxPooling2D::new((2, 2)).strides((1, 1)))
+    };
+    model.flatten().softmax(4)
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {

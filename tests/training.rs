@@ -1,10 +1,12 @@
 //! Training: one-hot labels, accuracy, RMSprop, `fit` and `evaluate`.
 
+mod common;
+
 use convnets::layer::Param;
 use convnets::metrics::{accuracy, argmax_rows, to_categorical};
 use convnets::optim::RmsProp;
-use convnets::train::FitOptions;
-use convnets::{Activation, Conv2D, Dense, Error, Flatten, MaxPooling2D, Sequential, Tensor};
+use convnets::train::{FitOptions, PlainLoops};
+use convnets::{Dense, Error, Flatten, Sequential, Tensor};
 
 #[test]
 fn to_categorical_makes_one_hot_rows() {
@@ -57,18 +59,9 @@ fn bright_pixel_task(n: usize) -> (Tensor, Tensor) {
     (Tensor::new(&[n, 6, 6, 1], x).unwrap(), to_categorical(&labels, 2).unwrap())
 }
 
+/// The convnet that learns the bright-pixel task.
 fn small_convnet(seed: u64) -> Sequential {
-    let mut model = Sequential::new(&[6, 6, 1], seed);
-    model
-        .add(Conv2D::new(4, (3, 3)).activation(Activation::Relu))
-        .unwrap()
-        .add(MaxPooling2D::new((2, 2)))
-        .unwrap()
-        .add(Flatten::new())
-        .unwrap()
-        .add(Dense::new(2).activation(Activation::Softmax))
-        .unwrap();
-    model
+    common::tiny_convnet(&[6, 6, 1], 2, seed)
 }
 
 #[test]
@@ -158,6 +151,8 @@ fn glorot_uniform_draws_within_the_keras_limit_with_the_right_spread() {
     // Seeded: the same seed, the same weights.
     let again = convnets::init::glorot_uniform(18_432, 288, 576, &mut rand::rngs::StdRng::seed_from_u64(0));
     assert_eq!(w, again);
+    // `Init`, what `Layer::build` is handed, draws the same values from the same seed.
+    assert_eq!(convnets::init::Init::new(0).glorot_uniform(18_432, 288, 576), w);
 }
 
 #[test]
@@ -173,12 +168,12 @@ fn a_new_model_has_zero_biases_and_glorot_kernels() {
 
 #[test]
 fn fit_with_validates_every_epoch_and_augments_reproducibly() {
-    use convnets::augment::Augmentation;
+    use convnets::augment::{Augmentation, augmenter};
     use convnets::train::FitExtras;
     let (x, y) = bright_pixel_task(64);
     let (xv, yv) = bright_pixel_task(20);
     let options = FitOptions { epochs: 3, batch_size: 16, seed: 4 };
-    let validated = FitExtras { validation: Some((&xv, &yv)), augmentation: None };
+    let validated = FitExtras { validation: Some((&xv, &yv)), transform: None };
     let mut model = small_convnet(3);
     let history = model.fit_with(&x, &y, &mut RmsProp::new(0.01), &options, &validated, |_| {}).unwrap();
     assert_eq!((history.val_loss.len(), history.val_accuracy.len()), (3, 3));
@@ -194,10 +189,39 @@ fn fit_with_validates_every_epoch_and_augments_reproducibly() {
     assert_eq!((plain.loss, plain.accuracy), (history.loss.clone(), history.accuracy.clone()));
 
     // Augmentation changes the run, and the same seed repeats it exactly.
-    let augmented = FitExtras { augmentation: Some(Augmentation::default()), ..validated };
+    let augmented = FitExtras { transform: Some(augmenter(Augmentation::default(), 4)), ..validated };
     let run =
         || small_convnet(3).fit_with(&x, &y, &mut RmsProp::new(0.01), &options, &augmented, |_| {}).unwrap();
     let (first, second) = (run(), run());
     assert_eq!(first, second);
     assert_ne!(first.loss, history.loss);
+}
+
+#[test]
+fn the_textbook_trains_on_its_own_plain_loops() {
+    // No engine at all: the model's own layers forward and back, step after step.
+    let (x, y) = bright_pixel_task(200);
+    let mut model = small_convnet(1);
+    let mut plain = PlainLoops;
+    let (loss_before, _) = model.evaluate_using(&mut plain, &x, &y, 50).unwrap();
+    let options = FitOptions { epochs: 15, batch_size: 16, seed: 2 };
+    let history = model
+        .fit_using(&mut plain, &x, &y, &mut RmsProp::new(0.01), &options, &Default::default(), |_| {})
+        .unwrap();
+    assert_eq!(history.loss.len(), 15);
+    let (loss_after, acc_after) = model.evaluate_using(&mut plain, &x, &y, 50).unwrap();
+    assert!(loss_after < loss_before / 2.0, "loss {loss_before} -> {loss_after}");
+    assert!(acc_after >= 0.95, "accuracy {acc_after}");
+}
+
+#[test]
+fn the_plain_loops_and_the_engine_evaluate_alike() {
+    // `evaluate` runs the engine's plan, `evaluate_using(PlainLoops)` the textbook's layers:
+    // the same loss up to the order of f32 sums, the same accuracy.
+    let (x, y) = bright_pixel_task(37);
+    let mut model = small_convnet(6);
+    let (engine_loss, engine_accuracy) = model.evaluate(&x, &y, 10).unwrap();
+    let (plain_loss, plain_accuracy) = model.evaluate_using(&mut PlainLoops, &x, &y, 10).unwrap();
+    assert!((engine_loss - plain_loss).abs() < 1e-5, "{engine_loss} vs {plain_loss}");
+    assert_eq!(engine_accuracy, plain_accuracy);
 }

@@ -1,26 +1,16 @@
 //! Looking inside a model: the gradients behind filter patterns and Grad-CAM against finite
 //! differences, and the shapes of what the pictures are made from.
 
+mod common;
+
 use convnets::visualize::{
     activations, class_score_gradient, conv_layers, filter_mean_gradient, filter_pattern, grad_cam,
 };
-use convnets::{Activation, Conv2D, Dense, Flatten, MaxPooling2D, Sequential, Tensor};
+use convnets::{Sequential, Tensor};
 
 /// Conv(3, 3×3, relu) → MaxPool(2×2) → Conv(4, 2×2, relu) → Flatten → Dense(3, softmax) on 8×8 images.
 fn small_model() -> Sequential {
-    let mut model = Sequential::new(&[8, 8, 1], 11);
-    model
-        .add(Conv2D::new(3, (3, 3)).activation(Activation::Relu))
-        .unwrap()
-        .add(MaxPooling2D::new((2, 2)))
-        .unwrap()
-        .add(Conv2D::new(4, (2, 2)).activation(Activation::Relu))
-        .unwrap()
-        .add(Flatten::new())
-        .unwrap()
-        .add(Dense::new(3).activation(Activation::Softmax))
-        .unwrap();
-    model
+    common::model(&[8, 8, 1], 11).conv(3, (3, 3)).max_pool(2).conv(4, (2, 2)).flatten().softmax(3)
 }
 
 fn image() -> Tensor {

@@ -31,6 +31,6 @@ pub fn weight_gradients(
 
 /// The input gradient of `z = x · W + b` (overwritten): `dx = dz · Wᵀ`.
 pub fn input_gradient(batch: usize, inputs: usize, kernel: &[f32], dz: &[f32], dx: &mut [f32]) {
-    let units = if inputs == 0 { 0 } else { kernel.len() / inputs };
+    let units = kernel.len().checked_div(inputs).unwrap_or(0);
     gemm(Mat::new(dz, batch, units), Mat::new(kernel, inputs, units).t(), 0.0, dx);
 }

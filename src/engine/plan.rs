@@ -315,13 +315,16 @@ fn check_input(model: &Sequential, x: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// A layer's kernel and bias, copied out of its spec.
+type KernelAndBias = (Vec<f32>, Vec<f32>);
+
 /// The engine's form of the layer `spec`, for inputs of `input_shape` (per sample), and its
 /// kernel and bias, if it has weights.
 fn compile(
     spec: LayerSpec,
     input_shape: &[usize],
     conv: ConvAlgorithm,
-) -> Result<(Op, Option<(Vec<f32>, Vec<f32>)>)> {
+) -> Result<(Op, Option<KernelAndBias>)> {
     Ok(match spec {
         LayerSpec::Conv2D { kernel, bias, strides, padding, activation } => {
             let mut x_shape = vec![1];

@@ -6,7 +6,7 @@ use crate::init::Init;
 use crate::layer::{Layer, Param, check_grad_shape, no_forward};
 use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
-use crate::weights::Weights;
+use crate::weights::{ForBackward, Weights};
 
 // ANCHOR: dense_forward
 /// `z = x · W + b` for a batch: `x` is `(batch, inputs)`, the kernel `W` is
@@ -29,6 +29,7 @@ pub fn dense_forward(batch: usize, inputs: usize, x: &[f32], kernel: &[f32], bia
 /// The gradients of `z = x · W + b` from `dz`: each product `x[n,i] · W[i,u]` sends `dz[n,u]`
 /// back to both of its factors, so `dW = xᵀ · dz`, `db` = the column sums of `dz`, and
 /// `dx = dz · Wᵀ`. `dkernel` and `dbias` must hold zeros; `dx` is overwritten.
+#[allow(clippy::too_many_arguments)] // the sizes, the forward pass's operands, the gradients
 pub fn dense_backward(
     batch: usize,
     inputs: usize,
@@ -138,7 +139,7 @@ impl Dense {
         }
         check_grad_shape("Dense", dz, self.output.shape())?;
         let [batch, inputs] = self.input.shape()[..] else { return Err(no_forward("Dense")) };
-        let (kernel, _, dkernel, dbias) = self.weights.zeroed_grads("Dense")?;
+        let ForBackward { kernel, dkernel, dbias } = self.weights.zeroed_grads("Dense")?;
         self.dx.reuse_as(self.input.shape())?; // every value is written below
         let (x, dx) = (self.input.data(), self.dx.data_mut());
         dense_backward(batch, inputs, x, kernel.data(), dz.data(), dx, dkernel, dbias);

@@ -5,6 +5,16 @@ use crate::init::Init;
 use crate::layer::Param;
 use crate::tensor::Tensor;
 
+/// What a backward pass needs of a layer's weights: the kernel, and the gradients to fill.
+pub struct ForBackward<'a> {
+    /// The kernel.
+    pub kernel: &'a Tensor,
+    /// `∂loss/∂kernel`, zeroed.
+    pub dkernel: &'a mut [f32],
+    /// `∂loss/∂bias`, zeroed.
+    pub dbias: &'a mut [f32],
+}
+
 /// A layer's kernel (any shape whose last axis is the layer's outputs) and one bias per
 /// output, with the gradients of the last backward pass. Empty until the layer is built or
 /// given weights.
@@ -69,9 +79,9 @@ impl Weights {
         (&self.dkernel, &self.dbias)
     }
 
-    /// The kernel and bias to compute with, and their gradients set to zero for a backward
-    /// pass to add to.
-    pub fn zeroed_grads(&mut self, class_name: &str) -> Result<(&Tensor, &[f32], &mut [f32], &mut [f32])> {
+    /// The kernel to compute with, and the kernel and bias gradients set to zero for a
+    /// backward pass to add to.
+    pub fn zeroed_grads(&mut self, class_name: &str) -> Result<ForBackward<'_>> {
         let kernel = self.kernel.as_ref().ok_or_else(|| {
             Error::Model(format!("this {class_name} has no weights yet: build it or give it weights first"))
         })?;
@@ -79,7 +89,7 @@ impl Weights {
         self.dkernel.resize(kernel.len(), 0.0);
         self.dbias.clear();
         self.dbias.resize(self.bias.len(), 0.0);
-        Ok((kernel, &self.bias, &mut self.dkernel, &mut self.dbias))
+        Ok(ForBackward { kernel, dkernel: &mut self.dkernel, dbias: &mut self.dbias })
     }
 
     /// The number of weights.

@@ -14,7 +14,7 @@ use crate::layer::{Layer, Param, check_grad_shape, no_forward};
 use crate::padding::Padding;
 use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
-use crate::weights::Weights;
+use crate::weights::{ForBackward, Weights};
 
 /// A 2-D convolution layer, as Keras's `Conv2D(filters, kernel_size, strides, padding,
 /// activation)`. The kernel is stored HWIO: `(kernel_h, kernel_w, in_channels, filters)`.
@@ -114,7 +114,7 @@ impl Conv2D {
     fn gradients(&mut self, dz: &Tensor) -> Result<&Tensor> {
         let g = self.geometry.ok_or_else(|| no_forward("Conv2D"))?;
         check_grad_shape("Conv2D", dz, self.output.shape())?;
-        let (kernel, _, dkernel, dbias) = self.weights.zeroed_grads("Conv2D")?;
+        let ForBackward { kernel, dkernel, dbias } = self.weights.zeroed_grads("Conv2D")?;
         self.dx.reuse_as_zeros(&g.input_shape())?;
         naive::backward(&g, self.input.data(), kernel.data(), dz.data(), self.dx.data_mut(), dkernel, dbias);
         Ok(&self.dx)
