@@ -3,9 +3,11 @@
 
     pip install tensorflow-cpu==2.21.0
     python3 scripts/keras_mnist.py [--epochs 5] [--threads 2] [--limit N] [--data data/mnist]
+    python3 scripts/keras_mnist.py --inference [--threads 2]
 
 Prints one line per epoch (seconds, loss, accuracy) and, like `convnets train`, ends with
-`test loss: <f> - test accuracy: <f>`.
+`test loss: <f> - test accuracy: <f>`. With `--inference`, times `model.predict` on the 10,000
+test images at batch 256 instead (best of three) and prints `inference: <n> images/s`.
 """
 import argparse
 import gzip
@@ -27,12 +29,20 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def timed(run):
+    """Seconds `run()` takes."""
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="0: TensorFlow's default (all cores)")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--inference", action="store_true", help="time predict at batch 256")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data", "mnist"))
     args = parser.parse_args()
 
@@ -64,6 +74,12 @@ def main():
         layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+
+    if args.inference:
+        model.predict(test_images[:256], batch_size=256, verbose=0)  # builds the graph
+        best = min(timed(lambda: model.predict(test_images, batch_size=256, verbose=0)) for _ in range(3))
+        print(f"inference: {len(test_images) / best:.0f} images/s")
+        return
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
