@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use super::conv_case::{ConvCase, conv_cases};
 use super::pool_case::{PoolCase, book_cases as pool_book_cases, distinct_cases};
 use super::{
-    Check, Ex, Failure, compare, compare_shape, dims, hwio_at, matrix_at, nhwc_at, quarters, reference, tensor,
+    Check, Ex, Failure, compare, compare_shape, dims, hwio_at, matrix_at, nhwc_at, quarters, reference,
+    tensor,
 };
 use crate::backprop as student;
 use crate::{ensure, fail};
@@ -53,9 +54,11 @@ fn one_conv_backward(ex: &Ex, case: &ConvCase, dy: &Tensor) -> Check {
     let (dx, dk, db) = ex.call(format_args!("{case} and dy = {:?}", dy.data()), || {
         student::conv2d_backward(&case.x, &case.kernel, dy, case.strides, case.padding)
     })?;
-    let (want_dx, want_dk, want_db) = reference::conv2d_backward(&case.x, &case.kernel, dy, case.strides, case.padding);
+    let (want_dx, want_dk, want_db) =
+        reference::conv2d_backward(&case.x, &case.kernel, dy, case.strides, case.padding);
     let attach = with_case(format!("{case}, dy = {:?}", dy.data()));
-    compare_shape("dx", dx.shape(), want_dx.shape(), || "dx has the shape of the input x".into()).map_err(&attach)?;
+    compare_shape("dx", dx.shape(), want_dx.shape(), || "dx has the shape of the input x".into())
+        .map_err(&attach)?;
     compare(
         "the kernel gradient dkernel",
         &dk,
@@ -64,13 +67,24 @@ fn one_conv_backward(ex: &Ex, case: &ConvCase, dy: &Tensor) -> Check {
         &[],
     )
     .map_err(&attach)?;
-    compare("the bias gradient dbias", &db, &want_db, |i| format!("filter {i} (Σ of dy over that filter's outputs)"), &[])
-        .map_err(&attach)?;
+    compare(
+        "the bias gradient dbias",
+        &db,
+        &want_db,
+        |i| format!("filter {i} (Σ of dy over that filter's outputs)"),
+        &[],
+    )
+    .map_err(&attach)?;
     compare(
         "dx",
         dx.data(),
         want_dx.data(),
-        |i| format!("{} (Σ of kernel · dy over every window that read it; 0 if none did)", nhwc_at(case.x.shape(), i)),
+        |i| {
+            format!(
+                "{} (Σ of kernel · dy over every window that read it; 0 if none did)",
+                nhwc_at(case.x.shape(), i)
+            )
+        },
         &[],
     )
     .map_err(&attach)
@@ -82,15 +96,33 @@ fn conv2d_backward(ex: &Ex) -> Check {
     // The book: the worked example, the strided edges, and exercise 1.
     let book = [
         (
-            ConvCase::new(arange(&[1, 3, 3, 1]), tensor(&[2, 2, 1, 1], vec![1.0, 2.0, 3.0, 4.0]), vec![0.0], (1, 1), Padding::Valid),
+            ConvCase::new(
+                arange(&[1, 3, 3, 1]),
+                tensor(&[2, 2, 1, 1], vec![1.0, 2.0, 3.0, 4.0]),
+                vec![0.0],
+                (1, 1),
+                Padding::Valid,
+            ),
             tensor(&[1, 2, 2, 1], vec![1.0; 4]),
         ),
         (
-            ConvCase::new(arange(&[1, 6, 6, 1]), tensor(&[3, 3, 1, 1], vec![1.0; 9]), vec![0.0], (2, 2), Padding::Valid),
+            ConvCase::new(
+                arange(&[1, 6, 6, 1]),
+                tensor(&[3, 3, 1, 1], vec![1.0; 9]),
+                vec![0.0],
+                (2, 2),
+                Padding::Valid,
+            ),
             tensor(&[1, 2, 2, 1], vec![1.0; 4]),
         ),
         (
-            ConvCase::new(arange(&[1, 4, 4, 1]), tensor(&[3, 3, 1, 1], nine), vec![0.0], (1, 1), Padding::Valid),
+            ConvCase::new(
+                arange(&[1, 4, 4, 1]),
+                tensor(&[3, 3, 1, 1], nine),
+                vec![0.0],
+                (1, 1),
+                Padding::Valid,
+            ),
             tensor(&[1, 2, 2, 1], vec![1.0, 2.0, 3.0, 4.0]),
         ),
     ];
@@ -113,17 +145,22 @@ fn one_max_backward(ex: &Ex, case: &PoolCase) -> Check {
         student::max_pool_backward(&dy, &argmax, case.x.shape())
     })?;
     let attach = with_case(format!("{case}, argmax = {argmax:?}, dy = {:?}", dy.data()));
-    compare_shape("dx", dx.shape(), want.shape(), || "dx has the shape of the input x".into()).map_err(&attach)?;
+    compare_shape("dx", dx.shape(), want.shape(), || "dx has the shape of the input x".into())
+        .map_err(&attach)?;
     let mut overwritten = vec![0.0; case.x.len()];
     for (&d, &i) in dy.data().iter().zip(&argmax) {
         overwritten[i] = d;
     }
     let at = |i| {
-        let winners: Vec<usize> = argmax.iter().enumerate().filter(|&(_, &a)| a == i).map(|(o, _)| o).collect();
+        let winners: Vec<usize> =
+            argmax.iter().enumerate().filter(|&(_, &a)| a == i).map(|(o, _)| o).collect();
         if winners.is_empty() {
             format!("{}, which won no window: it gets 0", nhwc_at(case.x.shape(), i))
         } else {
-            format!("{}, which won the windows of outputs {winners:?}: it gets the sum of their dy", nhwc_at(case.x.shape(), i))
+            format!(
+                "{}, which won the windows of outputs {winners:?}: it gets the sum of their dy",
+                nhwc_at(case.x.shape(), i)
+            )
         }
     };
     let hints = [(
@@ -148,7 +185,8 @@ fn one_avg_backward(ex: &Ex, case: &PoolCase) -> Check {
         student::avg_pool_backward(&dy, case.x.shape(), case.pool, case.strides)
     })?;
     let attach = with_case(format!("{case}, dy = {:?}", dy.data()));
-    compare_shape("dx", dx.shape(), want.shape(), || "dx has the shape of the input x".into()).map_err(&attach)?;
+    compare_shape("dx", dx.shape(), want.shape(), || "dx has the shape of the input x".into())
+        .map_err(&attach)?;
     let m = (case.pool.0 * case.pool.1) as f32;
     let undivided: Vec<f32> = want.data().iter().map(|v| v * m).collect();
     let mut overwritten = vec![0.0; case.x.len()];
@@ -221,8 +259,10 @@ fn one_dense_forward(ex: &Ex, case: &DenseCase) -> Check {
     let z = ex.call(case, || student::dense_forward(&case.x, &case.kernel, &case.bias))?;
     let want = reference_dense(case).forward(&case.x).expect("shapes that fit").clone();
     let attach = with_case(case);
-    compare_shape("z", z.shape(), want.shape(), || "(batch, units): one row per sample, one column per unit".into())
-        .map_err(&attach)?;
+    compare_shape("z", z.shape(), want.shape(), || {
+        "(batch, units): one row per sample, one column per unit".into()
+    })
+    .map_err(&attach)?;
     let no_bias = reference_dense(&DenseCase { bias: vec![0.0; case.bias.len()], ..case.clone() })
         .forward(&case.x)
         .expect("shapes that fit")
@@ -248,7 +288,8 @@ fn one_dense_backward(ex: &Ex, case: &DenseCase) -> Check {
     })?;
     let attach = with_case(format!("{case}, dz = {:?}", dz.data()));
     let [inputs, units] = case.kernel.shape()[..] else { unreachable!("2-D") };
-    let transposed: Vec<f32> = (0..inputs * units).map(|i| want_dk[i % inputs * units + i / inputs]).collect();
+    let transposed: Vec<f32> =
+        (0..inputs * units).map(|i| want_dk[i % inputs * units + i / inputs]).collect();
     let batch = case.x.shape()[0] as f32;
     let mean: Vec<f32> = want_db.iter().map(|v| v / batch).collect();
     let kernel_shape = case.kernel.shape().to_vec();
@@ -257,12 +298,22 @@ fn one_dense_backward(ex: &Ex, case: &DenseCase) -> Check {
         &dk,
         &want_dk,
         |i| format!("{} ((xᵀ · dz)[i,u] = Σ_n x[n,i]·dz[n,u])", matrix_at(&kernel_shape, i)),
-        &[("dW stored as (units, inputs): the kernel is (inputs, units), and so is its gradient", transposed)],
+        &[(
+            "dW stored as (units, inputs): the kernel is (inputs, units), and so is its gradient",
+            transposed,
+        )],
     )
     .map_err(&attach)?;
-    compare("the bias gradient db", &db, &want_db, |u| format!("unit {u} (Σ_n dz[n,u])"), &[("the mean over the batch: db is the sum", mean)])
+    compare(
+        "the bias gradient db",
+        &db,
+        &want_db,
+        |u| format!("unit {u} (Σ_n dz[n,u])"),
+        &[("the mean over the batch: db is the sum", mean)],
+    )
+    .map_err(&attach)?;
+    compare_shape("dx", dx.shape(), want_dx.shape(), || "dx has the shape of x, (batch, inputs)".into())
         .map_err(&attach)?;
-    compare_shape("dx", dx.shape(), want_dx.shape(), || "dx has the shape of x, (batch, inputs)".into()).map_err(&attach)?;
     compare(
         "dx",
         dx.data(),
@@ -288,7 +339,12 @@ fn one_relu(ex: &Ex, z: &[f32]) -> Check {
     let got = ex.call(format_args!("z = {z:?}"), || student::relu_forward(z))?;
     let mut want = z.to_vec();
     Activation::Relu.apply(&mut want, z.len());
-    ensure!(got.len() == want.len(), "relu_forward gives {} values for {} inputs: one each.", got.len(), z.len());
+    ensure!(
+        got.len() == want.len(),
+        "relu_forward gives {} values for {} inputs: one each.",
+        got.len(),
+        z.len()
+    );
     if let Some(i) = got.iter().zip(&want).position(|(&g, &w)| !same_bits_or_both_nan(g, w)) {
         let hint = if z[i].is_nan() {
             "\nNaN must stay NaN: `f32::max` turns NaN into 0 (and so does `if v > 0.0 { v } else { 0.0 }`); \
@@ -296,7 +352,12 @@ fn one_relu(ex: &Ex, z: &[f32]) -> Check {
         } else {
             ""
         };
-        fail!("relu_forward is wrong at index {i}: max({}, 0) is {}, yours is {}.{hint}\nThe input: {z:?}.", z[i], want[i], got[i]);
+        fail!(
+            "relu_forward is wrong at index {i}: max({}, 0) is {}, yours is {}.{hint}\nThe input: {z:?}.",
+            z[i],
+            want[i],
+            got[i]
+        );
     }
     Ok(())
 }
@@ -412,11 +473,15 @@ fn one_loss_grad(ex: &Ex, case: &LossCase) -> Check {
     Activation::Softmax.apply(probs.data_mut(), case.logits.shape()[1]);
     let want = loss::softmax_crossentropy_grad(&probs, &case.targets).expect("shapes that fit");
     let attach = with_case(case);
-    compare_shape("the gradient", got.shape(), want.shape(), || "it has the logits' shape".into()).map_err(&attach)?;
+    compare_shape("the gradient", got.shape(), want.shape(), || "it has the logits' shape".into())
+        .map_err(&attach)?;
     let batch = case.logits.shape()[0] as f32;
     let hints = [
         ("p − y without the division by the batch size", want.data().iter().map(|v| v * batch).collect()),
-        ("y − p: the sign is flipped (the loss goes down where p moves towards y)", want.data().iter().map(|v| -v).collect()),
+        (
+            "y − p: the sign is flipped (the loss goes down where p moves towards y)",
+            want.data().iter().map(|v| -v).collect(),
+        ),
         ("p / batch: the targets are missing", probs.data().iter().map(|p| p / batch).collect()),
     ];
     let at = |i| format!("{} ((p − y) / batch)", matrix_at(case.logits.shape(), i));
@@ -443,7 +508,12 @@ fn quadratic_case(ex: &Ex, x: &[f32], c: &[f32], d: &[f32], eps: f32) -> Check {
     };
     let input = format!("f(v) = Σ c·v² + d·v with c = {c:?}, d = {d:?}, at x = {x:?}, ε = {eps}");
     let got = ex.call(&input, || student::numerical_gradient(&mut f, x, eps))?;
-    ensure!(got.len() == x.len(), "numerical_gradient gives {} values for {} inputs: one each.\nThe case: {input}.", got.len(), x.len());
+    ensure!(
+        got.len() == x.len(),
+        "numerical_gradient gives {} values for {} inputs: one each.\nThe case: {input}.",
+        got.len(),
+        x.len()
+    );
     ensure!(
         calls.get() == 2 * x.len(),
         "numerical_gradient called f {} times for {} inputs: central differences take exactly two evaluations per \
@@ -494,7 +564,12 @@ fn conv_gradient_case(ex: &Ex, case: &ConvCase) -> Check {
         y.data().iter().zip(r.data()).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum()
     };
     let got = ex.call(case, || student::numerical_gradient(&mut f, case.x.data(), tol.eps))?;
-    ensure!(got.len() == case.x.len(), "numerical_gradient gives {} values for {} inputs.", got.len(), case.x.len());
+    ensure!(
+        got.len() == case.x.len(),
+        "numerical_gradient gives {} values for {} inputs.",
+        got.len(),
+        case.x.len()
+    );
     for (i, (&g, &w)) in got.iter().zip(want.data()).enumerate() {
         if !((g - f64::from(w)).abs() <= tol.atol + tol.rtol * g.abs()) {
             fail!(
@@ -512,7 +587,13 @@ fn conv_gradient_case(ex: &Ex, case: &ConvCase) -> Check {
 
 fn numerical_gradient(ex: &Ex) -> Check {
     quadratic_case(ex, &[0.5, -1.0, 2.0], &[1.0, 1.0, 1.0], &[0.0, 0.0, 0.0], 1e-2)?;
-    quadratic_case(ex, &[0.5, -1.0, 2.0, 1.5, -0.25, 3.0], &[1.0, 2.0, -1.0, 0.5, 3.0, 1.0], &[0.5, 0.0, 1.0, -2.0, 0.25, 0.0], 1e-2)?;
+    quadratic_case(
+        ex,
+        &[0.5, -1.0, 2.0, 1.5, -0.25, 3.0],
+        &[1.0, 2.0, -1.0, 0.5, 3.0, 1.0],
+        &[0.5, 0.0, 1.0, -2.0, 0.25, 0.0],
+        1e-2,
+    )?;
     let cases = (1..8usize).prop_flat_map(|n| (quarters(n), quarters(n), quarters(n)));
     ex.for_random(48, cases, |(x, c, d)| quadratic_case(ex, &x, &c, &d, 1e-2))?;
     ex.for_random(24, conv_cases(2, &[Padding::Valid, Padding::Same]), |case| conv_gradient_case(ex, &case))
@@ -559,7 +640,12 @@ fn check_gradient(ex: &Ex) -> Check {
     one_check(ex, &[0.0], &[0.0015], a, b)?; // outside the absolute part
     one_check(ex, &[0.5, 0.5], &[0.5005, f64::NAN], a, b)?;
     let cases = (1..10usize).prop_flat_map(|n| {
-        (proptest::collection::vec(-5.0f32..5.0, n), proptest::collection::vec(-0.01f64..0.01, n), 0.0f64..0.005, 0.0f64..0.01)
+        (
+            proptest::collection::vec(-5.0f32..5.0, n),
+            proptest::collection::vec(-0.01f64..0.01, n),
+            0.0f64..0.005,
+            0.0f64..0.01,
+        )
     });
     ex.for_random(200, cases, |(analytic, noise, atol, rtol)| {
         let numerical: Vec<f64> = analytic.iter().zip(&noise).map(|(&a, e)| f64::from(a) + e).collect();

@@ -44,7 +44,13 @@ impl fmt::Display for ConvCase {
             padding_name(self.padding)
         )?;
         if self.x.len() <= 36 && self.kernel.len() <= 9 {
-            write!(f, " (x = {:?}, kernel = {:?}, bias = {:?})", self.x.data(), self.kernel.data(), self.bias)?;
+            write!(
+                f,
+                " (x = {:?}, kernel = {:?}, bias = {:?})",
+                self.x.data(),
+                self.kernel.data(),
+                self.bias
+            )?;
         }
         Ok(())
     }
@@ -52,7 +58,13 @@ impl fmt::Display for ConvCase {
 
 impl ConvCase {
     /// A case from its parts.
-    pub fn new(x: Tensor, kernel: Tensor, bias: Vec<f32>, strides: (usize, usize), padding: Padding) -> ConvCase {
+    pub fn new(
+        x: Tensor,
+        kernel: Tensor,
+        bias: Vec<f32>,
+        strides: (usize, usize),
+        padding: Padding,
+    ) -> ConvCase {
         ConvCase { x, kernel, bias, strides, padding }
     }
 
@@ -78,7 +90,10 @@ impl ConvCase {
         let mut slips = Vec::new();
         if self.bias.iter().any(|&b| b != 0.0) {
             let no_bias = self.with_kernel(self.kernel.clone(), vec![0.0; f]);
-            slips.push(("the bias is missing: each sum starts at its filter's bias", no_bias.forward().into_data()));
+            slips.push((
+                "the bias is missing: each sum starts at its filter's bias",
+                no_bias.forward().into_data(),
+            ));
         }
         // The kernel turned by 180°: a mathematician's convolution.
         let mut flipped = vec![0.0; k.len()];
@@ -101,7 +116,9 @@ impl ConvCase {
             slips.push((
                 "the kernel read with input channel and filter swapped: HWIO puts kernel[kh][kw][ci][co] at \
                  ((kh·KW + kw)·C + ci)·F + co",
-                self.with_kernel(tensor(self.kernel.shape(), swapped), self.bias.clone()).forward().into_data(),
+                self.with_kernel(tensor(self.kernel.shape(), swapped), self.bias.clone())
+                    .forward()
+                    .into_data(),
             ));
         }
         if self.padding == Padding::Same {
@@ -114,11 +131,15 @@ impl ConvCase {
             for (pads, slip) in [
                 (after, "all the padding after the image: by TensorFlow's rule, total / 2 zeros go before"),
                 (swapped, "the extra zero before the image: TensorFlow puts it after (bottom and right)"),
-                (before, "all the padding before the image: TensorFlow puts total / 2 before, the rest after"),
+                (
+                    before,
+                    "all the padding before the image: TensorFlow puts total / 2 before, the rest after",
+                ),
             ] {
                 if pads != (Pads { top, bottom, left, right }) {
                     let padded = zero_pad(&self.x, pads).expect("a 4-D input");
-                    let y = reference::conv2d(&padded, &self.kernel, &self.bias, self.strides, Padding::Valid);
+                    let y =
+                        reference::conv2d(&padded, &self.kernel, &self.bias, self.strides, Padding::Valid);
                     slips.push((slip, y.into_data()));
                 }
             }
@@ -152,7 +173,11 @@ impl ConvCase {
             }
         );
         if terms.len() <= 9 {
-            text += &format!(": bias {} + {}", self.bias[co], if terms.is_empty() { "nothing".into() } else { terms.join(" + ") });
+            text += &format!(
+                ": bias {} + {}",
+                self.bias[co],
+                if terms.is_empty() { "nothing".into() } else { terms.join(" + ") }
+            );
         }
         text
     }
@@ -178,9 +203,17 @@ pub fn conv_cases(max_stride: usize, paddings: &[Padding]) -> BoxedStrategy<Conv
         .prop_flat_map(|(batch, h, w, kh, kw, c, f, sh, sw, padding)| {
             // With `valid` padding the kernel must fit.
             let (kh, kw) = if padding == Padding::Valid { (kh.min(h), kw.min(w)) } else { (kh, kw) };
-            (quarters(batch * h * w * c), quarters(kh * kw * c * f), quarters(f)).prop_map(move |(x, k, b)| {
-                ConvCase::new(tensor(&[batch, h, w, c], x), tensor(&[kh, kw, c, f], k), b, (sh, sw), padding)
-            })
+            (quarters(batch * h * w * c), quarters(kh * kw * c * f), quarters(f)).prop_map(
+                move |(x, k, b)| {
+                    ConvCase::new(
+                        tensor(&[batch, h, w, c], x),
+                        tensor(&[kh, kw, c, f], k),
+                        b,
+                        (sh, sw),
+                        padding,
+                    )
+                },
+            )
         })
         .boxed()
 }

@@ -11,11 +11,16 @@ pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
     &[("read_be_u32", read_be_u32), ("parse_idx_header", parse_idx_header), ("decode_values", decode_values)];
 
 fn one_u32(ex: &Ex, bytes: &[u8], at: usize) -> Check {
-    let want = bytes.get(at..at.saturating_add(4)).filter(|b| b.len() == 4).map(|b| u32::from_be_bytes(b.try_into().expect("4")));
+    let want = bytes
+        .get(at..at.saturating_add(4))
+        .filter(|b| b.len() == 4)
+        .map(|b| u32::from_be_bytes(b.try_into().expect("4")));
     let got = ex.call(format_args!("bytes {bytes:02x?}, at {at}"), || student::read_be_u32(bytes, at))?;
     if got != want {
         let hint = match (got, want) {
-            (Some(g), Some(w)) if g == w.swap_bytes() => "\nThat is the little-endian reading (the Intel way): big-endian puts the most significant byte first.",
+            (Some(g), Some(w)) if g == w.swap_bytes() => {
+                "\nThat is the little-endian reading (the Intel way): big-endian puts the most significant byte first."
+            }
             (Some(_), None) => "\nThe slice ends before four bytes: None.",
             _ => "",
         };
@@ -31,12 +36,18 @@ fn read_be_u32(ex: &Ex) -> Check {
     one_u32(ex, &[0x00, 0x00, 0x00], 0)?;
     one_u32(ex, &[1, 2, 3, 4, 5], 2)?;
     one_u32(ex, &[1, 2, 3, 4], usize::MAX)?;
-    ex.for_random(200, (proptest::collection::vec(any::<u8>(), 0..10), 0..10usize), |(b, at)| one_u32(ex, &b, at))
+    ex.for_random(200, (proptest::collection::vec(any::<u8>(), 0..10), 0..10usize), |(b, at)| {
+        one_u32(ex, &b, at)
+    })
 }
 
 /// The header `read_idx` finds in `file`, or its error.
 fn reference_header(file: &[u8]) -> Result<IdxHeader, IdxError> {
-    read_idx(file).map(|a| IdxHeader { idx_type: a.idx_type(), dims: a.dims.clone(), data_start: 4 + 4 * a.dims.len() })
+    read_idx(file).map(|a| IdxHeader {
+        idx_type: a.idx_type(),
+        dims: a.dims.clone(),
+        data_start: 4 + 4 * a.dims.len(),
+    })
 }
 
 /// Why `want` is the right answer for `file`.
@@ -47,20 +58,32 @@ fn explain(file: &[u8], want: &Result<IdxHeader, IdxError>) -> String {
             h.idx_type, h.dims, h.data_start
         ),
         Err(IdxError::Empty) => "a file with no bytes at all is Empty".into(),
-        Err(IdxError::Truncated { expected: 4, got }) => format!("{got} bytes is not even the four first bytes of a header"),
-        Err(IdxError::BadMagic { found }) => format!("an IDX file starts with 00 00, this one with {:02x} {:02x}", found[0], found[1]),
+        Err(IdxError::Truncated { expected: 4, got }) => {
+            format!("{got} bytes is not even the four first bytes of a header")
+        }
+        Err(IdxError::BadMagic { found }) => {
+            format!("an IDX file starts with 00 00, this one with {:02x} {:02x}", found[0], found[1])
+        }
         Err(IdxError::UnknownType(code)) => {
             format!("the type code {code:#04x} is not one of 08 u8, 09 i8, 0b i16, 0c i32, 0d f32, 0e f64")
         }
-        Err(IdxError::Truncated { expected, got }) if (*expected as usize) == 4 + 4 * usize::from(file[3]) => format!(
-            "byte 3 announces {} dimensions, so the header is 4 + 4·{} = {expected} bytes long, and the file ends after {got}",
-            file[3], file[3]
-        ),
+        Err(IdxError::Truncated { expected, got })
+            if (*expected as usize) == 4 + 4 * usize::from(file[3]) =>
+        {
+            format!(
+                "byte 3 announces {} dimensions, so the header is 4 + 4·{} = {expected} bytes long, and the file ends after {got}",
+                file[3], file[3]
+            )
+        }
         Err(IdxError::Truncated { expected, got }) => {
-            format!("the header announces {expected} bytes (header + count·size of the values) and the file ends after {got}")
+            format!(
+                "the header announces {expected} bytes (header + count·size of the values) and the file ends after {got}"
+            )
         }
         Err(IdxError::TrailingBytes { expected }) => {
-            format!("the header announces {expected} bytes and the file goes on after them: no more, no fewer")
+            format!(
+                "the header announces {expected} bytes and the file goes on after them: no more, no fewer"
+            )
         }
         Err(IdxError::DimensionOverflow { dims }) => format!(
             "the dimensions {dims:?} times the type's size do not fit in a usize: compute the size with checked_mul, \
@@ -72,7 +95,11 @@ fn explain(file: &[u8], want: &Result<IdxHeader, IdxError>) -> String {
 
 fn one_header(ex: &Ex, file: &[u8]) -> Check {
     let want = reference_header(file);
-    let shown = if file.len() <= 40 { format!("{file:02x?}") } else { format!("{:02x?} … ({} bytes)", &file[..40], file.len()) };
+    let shown = if file.len() <= 40 {
+        format!("{file:02x?}")
+    } else {
+        format!("{:02x?} … ({} bytes)", &file[..40], file.len())
+    };
     let got = ex.call(format_args!("the file {shown}"), || student::parse_idx_header(file))?;
     if got != want {
         fail!(
@@ -100,7 +127,13 @@ fn files() -> impl Strategy<Value = Vec<u8>> {
         .prop_flat_map(|(code, dims)| {
             let size = IdxType::from_code(code).expect("a known code").size();
             let len = dims.iter().product::<u32>() as usize * size;
-            (Just(header(code, &dims)), proptest::collection::vec(any::<u8>(), len), 0..4u8, any::<prop::sample::Index>(), any::<u8>())
+            (
+                Just(header(code, &dims)),
+                proptest::collection::vec(any::<u8>(), len),
+                0..4u8,
+                any::<prop::sample::Index>(),
+                any::<u8>(),
+            )
         })
         .prop_map(|(mut file, data, how, index, byte)| {
             file.extend(data);
@@ -149,11 +182,17 @@ fn one_decode(ex: &Ex, idx_type: IdxType, bytes: &[u8]) -> Check {
     let count = (bytes.len() / idx_type.size()) as u32;
     let file = [header(idx_type.code(), &[count]), bytes.to_vec()].concat();
     let want = read_idx(&file[..]).expect("a valid file").data;
-    let got = ex.call(format_args!("{idx_type:?} values from the bytes {bytes:02x?}"), || student::decode_values(idx_type, bytes))?;
+    let got = ex.call(format_args!("{idx_type:?} values from the bytes {bytes:02x?}"), || {
+        student::decode_values(idx_type, bytes)
+    })?;
     // Compare floats bit for bit (a NaN read from a file is still a value).
     let same = match (&got, &want) {
-        (IdxData::F32(a), IdxData::F32(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
-        (IdxData::F64(a), IdxData::F64(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        (IdxData::F32(a), IdxData::F32(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        }
+        (IdxData::F64(a), IdxData::F64(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        }
         (a, b) => a == b,
     };
     if !same {
@@ -176,7 +215,15 @@ fn decode_values(ex: &Ex) -> Check {
     one_decode(ex, IdxType::I32, &[0x00, 0x00, 0xea, 0x60, 0xff, 0xff, 0xff, 0xff])?;
     one_decode(ex, IdxType::F32, &0.5f32.to_be_bytes())?;
     one_decode(ex, IdxType::F64, &[(-1.25f64).to_be_bytes(), 3.0f64.to_be_bytes()].concat())?;
-    let types = proptest::sample::select(vec![IdxType::U8, IdxType::I8, IdxType::I16, IdxType::I32, IdxType::F32, IdxType::F64]);
-    let cases = (types, 0..6usize).prop_flat_map(|(t, n)| (Just(t), proptest::collection::vec(any::<u8>(), n * t.size())));
+    let types = proptest::sample::select(vec![
+        IdxType::U8,
+        IdxType::I8,
+        IdxType::I16,
+        IdxType::I32,
+        IdxType::F32,
+        IdxType::F64,
+    ]);
+    let cases = (types, 0..6usize)
+        .prop_flat_map(|(t, n)| (Just(t), proptest::collection::vec(any::<u8>(), n * t.size())));
     ex.for_random(200, cases, |(t, bytes)| one_decode(ex, t, &bytes))
 }

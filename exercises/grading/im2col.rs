@@ -29,14 +29,17 @@ fn one_im2col(ex: &Ex, case: &ConvCase) -> Check {
     .map_err(attach)?;
     let at = |i: usize| {
         let [row, col] = unflatten(&shape, i)[..] else { unreachable!("2-D") };
-        let [n, oh, ow] = unflatten(&[g.batch, g.window.out_h, g.window.out_w], row)[..] else { unreachable!("3-D") };
+        let [n, oh, ow] = unflatten(&[g.batch, g.window.out_h, g.window.out_w], row)[..] else {
+            unreachable!("3-D")
+        };
         let [a, b, ci] = unflatten(&[kh, kw, g.in_c], col)[..] else { unreachable!("3-D") };
         format!(
             "row {row} (image {n}, output row {oh}, column {ow}), column {col} (window cell kh {a}, kw {b}, channel {ci}); \
              0 if that cell is in the padding"
         )
     };
-    compare("the patch matrix", got.data(), &want, at, &[]).map_err(|f| Failure::Wrong(format!("{f}\nThe case: {case}.")))
+    compare("the patch matrix", got.data(), &want, at, &[])
+        .map_err(|f| Failure::Wrong(format!("{f}\nThe case: {case}.")))
 }
 
 fn im2col(ex: &Ex) -> Check {
@@ -45,7 +48,13 @@ fn im2col(ex: &Ex) -> Check {
     for case in [
         ConvCase::new(arange(4), k3.clone(), vec![0.0], (1, 1), Padding::Valid),
         ConvCase::new(arange(5), k3.clone(), vec![0.0], (2, 2), Padding::Same),
-        ConvCase::new(Tensor::arange(&[2, 3, 4, 2]).expect("small"), tensor(&[2, 3, 2, 1], vec![0.0; 12]), vec![0.0], (1, 2), Padding::Same),
+        ConvCase::new(
+            Tensor::arange(&[2, 3, 4, 2]).expect("small"),
+            tensor(&[2, 3, 2, 1], vec![0.0; 12]),
+            vec![0.0],
+            (1, 2),
+            Padding::Same,
+        ),
     ] {
         one_im2col(ex, &case)?;
     }
@@ -61,22 +70,33 @@ fn one_matmul(ex: &Ex, a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -
     let mut hints = vec![];
     if k == n {
         let mut alt = Dense::with_weights(tensor(&[k, n], transposed_b), vec![0.0; n]).expect("fits");
-        hints.push(("a · bᵀ: b[p][j] is at p·n + j", alt.forward(&tensor(&[m, k], a.to_vec())).expect("fits").clone().into_data()));
+        hints.push((
+            "a · bᵀ: b[p][j] is at p·n + j",
+            alt.forward(&tensor(&[m, k], a.to_vec())).expect("fits").clone().into_data(),
+        ));
     }
     let shape = [m, n];
-    compare("the product", &got, want.data(), |i| format!("{} (Σ_p a[i][p]·b[p][j])", matrix_at(&shape, i)), &hints)
-        .map_err(|f| Failure::Wrong(format!("{f}\nThe case: {input}.")))
+    compare(
+        "the product",
+        &got,
+        want.data(),
+        |i| format!("{} (Σ_p a[i][p]·b[p][j])", matrix_at(&shape, i)),
+        &hints,
+    )
+    .map_err(|f| Failure::Wrong(format!("{f}\nThe case: {input}.")))
 }
 
 fn matmul(ex: &Ex) -> Check {
     one_matmul(ex, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], (2, 3, 2))?;
     one_matmul(ex, &[1.0, 2.0], &[3.0, 4.0], (2, 1, 2))?; // an outer product
-    let cases = (1..6usize, 1..6usize, 1..6usize).prop_flat_map(|(m, k, n)| (quarters(m * k), quarters(k * n), Just((m, k, n))));
+    let cases = (1..6usize, 1..6usize, 1..6usize)
+        .prop_flat_map(|(m, k, n)| (quarters(m * k), quarters(k * n), Just((m, k, n))));
     ex.for_random(96, cases, |(a, b, mkn)| one_matmul(ex, &a, &b, mkn))
 }
 
 fn one_gemm(ex: &Ex, case: &ConvCase) -> Check {
-    let y = ex.call(case, || student::conv2d_gemm(&case.x, &case.kernel, &case.bias, case.strides, case.padding))?;
+    let y = ex
+        .call(case, || student::conv2d_gemm(&case.x, &case.kernel, &case.bias, case.strides, case.padding))?;
     check_output(case, &y)
 }
 

@@ -13,9 +13,8 @@ pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
 fn one_offset(ex: &Ex, shape: [usize; 4], index: [usize; 4]) -> Check {
     let [n, h, w, c] = index;
     let want = Tensor::zeros(&shape).expect("a small tensor").offset(&index).expect("an index inside");
-    let got = ex.call(format_args!("shape {shape:?}, index {index:?}"), || {
-        student::nhwc_offset(shape, n, h, w, c)
-    })?;
+    let got = ex
+        .call(format_args!("shape {shape:?}, index {index:?}"), || student::nhwc_offset(shape, n, h, w, c))?;
     if got != want {
         let [nn, hh, ww, cc] = shape;
         let hint = if got == ((n * cc + c) * hh + h) * ww + w {
@@ -43,7 +42,8 @@ fn nhwc_offset(ex: &Ex) -> Check {
         one_offset(ex, [2, 3, 4, 5], index)?;
     }
     let shapes_and_indices = prop::array::uniform4(1..6usize).prop_flat_map(|shape| {
-        let index = (0..shape[0], 0..shape[1], 0..shape[2], 0..shape[3]).prop_map(|(n, h, w, c)| [n, h, w, c]);
+        let index =
+            (0..shape[0], 0..shape[1], 0..shape[2], 0..shape[3]).prop_map(|(n, h, w, c)| [n, h, w, c]);
         (Just(shape), index)
     });
     ex.for_random(200, shapes_and_indices, |(shape, index)| one_offset(ex, shape, index))
@@ -56,9 +56,10 @@ fn conv_reference(kh: usize, kw: usize, in_c: usize, filters: usize) -> usize {
 
 fn one_conv(ex: &Ex, kh: usize, kw: usize, in_c: usize, filters: usize) -> Check {
     let want = conv_reference(kh, kw, in_c, filters);
-    let got = ex.call(format_args!("a {kh}×{kw} kernel, {in_c} input channels, {filters} filters"), || {
-        student::conv2d_params(kh, kw, in_c, filters)
-    })?;
+    let got = ex
+        .call(format_args!("a {kh}×{kw} kernel, {in_c} input channels, {filters} filters"), || {
+            student::conv2d_params(kh, kw, in_c, filters)
+        })?;
     if got != want {
         let hint = if got == kh * kw * in_c * filters {
             "\nThe biases are missing: one per filter."
@@ -89,7 +90,8 @@ fn conv2d_params(ex: &Ex) -> Check {
 fn one_dense(ex: &Ex, inputs: usize, units: usize) -> Check {
     let kernel = Tensor::zeros(&[inputs, units]).expect("a small kernel");
     let want = Dense::with_weights(kernel, vec![0.0; units]).expect("weights that fit").param_count();
-    let got = ex.call(format_args!("{inputs} inputs, {units} units"), || student::dense_params(inputs, units))?;
+    let got =
+        ex.call(format_args!("{inputs} inputs, {units} units"), || student::dense_params(inputs, units))?;
     ensure!(
         got == want,
         "dense_params({inputs}, {units}) is {got}, but a Dense({units}) layer over {inputs} inputs learns \

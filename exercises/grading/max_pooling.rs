@@ -125,8 +125,14 @@ fn one_avg(ex: &Ex, case: &PoolCase) -> Check {
     let area = (case.pool.0 * case.pool.1) as f32;
     let sums: Vec<f32> = want.data().iter().map(|v| v * area).collect();
     let at = |o| format!("{}, whose mean is their sum / {area}", case.describe_window(o));
-    compare("the pooled output", y.data(), want.data(), at, &[("the sum of each window, not divided by its size", sums)])
-        .map_err(|f| Failure::Wrong(format!("{f}\nThe case: {case}.")))
+    compare(
+        "the pooled output",
+        y.data(),
+        want.data(),
+        at,
+        &[("the sum of each window, not divided by its size", sums)],
+    )
+    .map_err(|f| Failure::Wrong(format!("{f}\nThe case: {case}.")))
 }
 
 fn avg_pool_forward(ex: &Ex) -> Check {

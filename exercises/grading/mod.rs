@@ -176,12 +176,7 @@ impl Ex {
         S: Strategy,
         S::Value: Debug,
     {
-        let config = Config {
-            cases,
-            failure_persistence: None,
-            max_shrink_iters: 512,
-            ..Config::default()
-        };
+        let config = Config { cases, failure_persistence: None, max_shrink_iters: 512, ..Config::default() };
         let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
         let not_done = Cell::new(None);
         let result = runner.run(&strategy, |value| match test(value) {
@@ -201,7 +196,9 @@ impl Ex {
                 "{}\n(A case drawn at random, made as small as proptest could while it still fails.)",
                 reason.message()
             ))),
-            Err(TestError::Abort(reason)) => Err(Failure::Wrong(format!("the random cases gave up: {reason}"))),
+            Err(TestError::Abort(reason)) => {
+                Err(Failure::Wrong(format!("the random cases gave up: {reason}")))
+            }
         }
     }
 }
@@ -344,19 +341,15 @@ pub fn compare(
     hints: &[(&str, Vec<f32>)],
 ) -> Check {
     const TOL: f32 = 1e-4;
-    ensure!(
-        got.len() == want.len(),
-        "{what} holds {} values, but it should hold {}.",
-        got.len(),
-        want.len()
-    );
+    ensure!(got.len() == want.len(), "{what} holds {} values, but it should hold {}.", got.len(), want.len());
     if let Some(i) = first_difference(got, want, TOL, TOL) {
         let hint = hints
             .iter()
             .find(|(_, slip)| close(got, slip, TOL, TOL))
             .map(|(h, _)| format!("\nThis looks like {h}."))
             .unwrap_or_default();
-        let wrong = got.iter().zip(want).filter(|(g, w)| first_difference(&[**g], &[**w], TOL, TOL).is_some());
+        let wrong =
+            got.iter().zip(want).filter(|(g, w)| first_difference(&[**g], &[**w], TOL, TOL).is_some());
         fail!(
             "{what} is wrong at {}: yours is {}, it should be {} ({} of {} values differ; \
              tolerance {TOL} + {TOL}·|expected|).{hint}",
@@ -392,7 +385,9 @@ pub fn explain_len(axis: &str, n: usize, k: usize, s: usize, padding: Padding, g
                 valid.unwrap_or(0)
             ),
         ),
-        Padding::Same => (same, format!("`same` padding with stride {s} on a {axis} of {n} gives ⌈{n} / {s}⌉ = {same}")),
+        Padding::Same => {
+            (same, format!("`same` padding with stride {s} on a {axis} of {n} gives ⌈{n} / {s}⌉ = {same}"))
+        }
     };
     let suggests = if got == want {
         None

@@ -15,11 +15,14 @@ pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
 fn one_out_len(ex: &Ex, n: usize, k: usize, s: usize, padding: Padding) -> Check {
     let want = convnets::out_len(n, k, s, padding).ok();
     let name = padding_name(padding);
-    let got = ex.call(format_args!("n {n}, k {k}, s {s}, `{name}` padding"), || student::out_len(n, k, s, padding))?;
+    let got = ex
+        .call(format_args!("n {n}, k {k}, s {s}, `{name}` padding"), || student::out_len(n, k, s, padding))?;
     match (got, want) {
         (g, w) if g == w => Ok(()),
         (Some(g), None) if n == 0 || k == 0 || s == 0 => {
-            fail!("out_len({n}, {k}, {s}, {name}) is Some({g}), but a zero length, window or stride has no answer: None.")
+            fail!(
+                "out_len({n}, {k}, {s}, {name}) is Some({g}), but a zero length, window or stride has no answer: None."
+            )
         }
         (Some(g), None) => fail!(
             "out_len({n}, {k}, {s}, {name}) is Some({g}), but a window of {k} never fits in {n} with `valid` padding: \
@@ -133,7 +136,10 @@ fn zero_pad(ex: &Ex) -> Check {
         PadCase { x: Tensor::arange(&[1, 5, 5, 1]).expect("small"), pads: one },
         PadCase { x: Tensor::arange(&[1, 4, 4, 1]).expect("small"), pads: after },
         PadCase { x: Tensor::arange(&[1, 4, 4, 1]).expect("small"), pads: before },
-        PadCase { x: Tensor::arange(&[2, 3, 2, 3]).expect("small"), pads: Pads { top: 2, bottom: 0, left: 1, right: 3 } },
+        PadCase {
+            x: Tensor::arange(&[2, 3, 2, 3]).expect("small"),
+            pads: Pads { top: 2, bottom: 0, left: 1, right: 3 },
+        },
     ];
     for case in &book {
         one_zero_pad(ex, case)?;

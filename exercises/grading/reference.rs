@@ -14,7 +14,13 @@ pub fn geometry(x: &Tensor, kernel: &Tensor, strides: (usize, usize), padding: P
 }
 
 /// The reference convolution: `convnets::conv::naive::forward`.
-pub fn conv2d(x: &Tensor, kernel: &Tensor, bias: &[f32], strides: (usize, usize), padding: Padding) -> Tensor {
+pub fn conv2d(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    strides: (usize, usize),
+    padding: Padding,
+) -> Tensor {
     let g = geometry(x, kernel, strides, padding);
     let mut y = Tensor::zeros(&g.output_shape()).expect("a small output");
     naive::forward(&g, x.data(), kernel.data(), bias, y.data_mut());
@@ -45,7 +51,8 @@ pub fn max_pool(x: &Tensor, pool: (usize, usize), strides: (usize, usize)) -> (T
     let y = layer.forward(x).expect("the grader draws shapes that fit").clone();
     let per_image = x.shape()[1..].iter().product::<usize>();
     let per_output = y.shape()[1..].iter().product::<usize>().max(1);
-    let argmax = layer.argmax().iter().enumerate().map(|(o, &a)| o / per_output * per_image + a as usize).collect();
+    let argmax =
+        layer.argmax().iter().enumerate().map(|(o, &a)| o / per_output * per_image + a as usize).collect();
     (y, argmax)
 }
 

@@ -50,7 +50,12 @@ fn one_window(ex: &Ex, n: usize, k: usize, s: usize, padding: Padding) -> Check 
 
 fn input_index(ex: &Ex) -> Check {
     // The book's windows: 5 wide, 3×3 kernel, stride 2, valid and same; 6 wide, stride 2, same.
-    for (n, k, s, padding) in [(5, 3, 2, Padding::Valid), (5, 3, 2, Padding::Same), (6, 3, 2, Padding::Same), (4, 2, 1, Padding::Same)] {
+    for (n, k, s, padding) in [
+        (5, 3, 2, Padding::Valid),
+        (5, 3, 2, Padding::Same),
+        (6, 3, 2, Padding::Same),
+        (4, 2, 1, Padding::Same),
+    ] {
         one_window(ex, n, k, s, padding)?;
     }
     let cases = (1..13usize, 1..6usize, 1..5usize, prop_oneof![Just(Padding::Valid), Just(Padding::Same)]);

@@ -12,17 +12,24 @@ use super::{Check, Ex, Failure, compare, compare_shape, dims, matrix_at, quarter
 use crate::training as student;
 use crate::{ensure, fail};
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
-    &[("one_hot", one_hot), ("accuracy", accuracy), ("rmsprop_step", rmsprop_step), ("train_step", train_step)];
+pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] = &[
+    ("one_hot", one_hot),
+    ("accuracy", accuracy),
+    ("rmsprop_step", rmsprop_step),
+    ("train_step", train_step),
+];
 
 fn one_one_hot(ex: &Ex, labels: &[u8], classes: usize) -> Check {
-    let got = ex.call(format_args!("labels {labels:?}, {classes} classes"), || student::one_hot(labels, classes))?;
+    let got =
+        ex.call(format_args!("labels {labels:?}, {classes} classes"), || student::one_hot(labels, classes))?;
     let mut want = vec![0.0; labels.len() * classes];
     for (n, &l) in labels.iter().enumerate() {
         want[n * classes + usize::from(l)] = 1.0;
     }
     let shape = [labels.len(), classes];
-    compare_shape("the one-hot tensor", got.shape(), &shape, || "one row per label, one column per class".into())?;
+    compare_shape("the one-hot tensor", got.shape(), &shape, || {
+        "one row per label, one column per class".into()
+    })?;
     let at = |i| format!("{} (label {} of row {})", matrix_at(&shape, i), labels[i / classes], i / classes);
     compare("the one-hot tensor", got.data(), &want, at, &[])
         .map_err(|f| Failure::Wrong(format!("{f}\nThe labels: {labels:?}, {classes} classes.")))
@@ -45,7 +52,9 @@ fn one_accuracy(ex: &Ex, probs: &Tensor, labels: &[usize]) -> Check {
     let predicted: Vec<usize> = probs.data().chunks(classes).map(first_max).collect();
     let right = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
     let want = right as f64 / labels.len() as f64;
-    let got = ex.call(format_args!("probs {:?}, labels {labels:?}", probs.data()), || student::accuracy(probs, &targets))?;
+    let got = ex.call(format_args!("probs {:?}, labels {labels:?}", probs.data()), || {
+        student::accuracy(probs, &targets)
+    })?;
     if (got - want).abs() > 1e-9 {
         fail!(
             "accuracy is {got}, but it should be {want}: the rows predict classes {predicted:?} (the first maximum of each \
@@ -63,7 +72,10 @@ fn accuracy(ex: &Ex) -> Check {
     one_accuracy(ex, &book, &[0, 2, 2, 1])?;
     one_accuracy(ex, &book, &[0, 2, 1, 0])?;
     let cases = (1..6usize, 2..5usize).prop_flat_map(|(b, c)| {
-        (proptest::collection::vec((0..4u8).prop_map(|v| f32::from(v) / 4.0), b * c), proptest::collection::vec(0..c, b))
+        (
+            proptest::collection::vec((0..4u8).prop_map(|v| f32::from(v) / 4.0), b * c),
+            proptest::collection::vec(0..c, b),
+        )
             .prop_map(move |(p, l)| (tensor(&[b, c], p), l))
     });
     ex.for_random(100, cases, |(p, l)| one_accuracy(ex, &p, &l))
@@ -88,9 +100,13 @@ fn one_rmsprop(ex: &Ex, case: &RmsCase) -> Check {
         reference.step(vec![Param { value: &mut want, grad: g }]).expect("sizes that fit");
         let before = got.clone();
         let v_before = v.clone();
-        ex.call(format_args!("w {before:?}, g {g:?}, v {v_before:?}, lr {}, rho {}, eps {}", case.lr, case.rho, case.eps), || {
-            student::rmsprop_step(&mut got, g, &mut v, case.lr, case.rho, case.eps)
-        })?;
+        ex.call(
+            format_args!(
+                "w {before:?}, g {g:?}, v {v_before:?}, lr {}, rho {}, eps {}",
+                case.lr, case.rho, case.eps
+            ),
+            || student::rmsprop_step(&mut got, g, &mut v, case.lr, case.rho, case.eps),
+        )?;
         // What two slips would have given, from the same state.
         let slip = |outside: bool, swapped: bool| -> Vec<f32> {
             before
@@ -98,17 +114,29 @@ fn one_rmsprop(ex: &Ex, case: &RmsCase) -> Check {
                 .zip(g)
                 .zip(&v_before)
                 .map(|((&w, &g), &v)| {
-                    let v = if swapped { (1.0 - case.rho) * v + case.rho * g * g } else { case.rho * v + (1.0 - case.rho) * g * g };
+                    let v = if swapped {
+                        (1.0 - case.rho) * v + case.rho * g * g
+                    } else {
+                        case.rho * v + (1.0 - case.rho) * g * g
+                    };
                     let denominator = if outside { v.sqrt() + case.eps } else { (v + case.eps).sqrt() };
                     w - case.lr * g / denominator
                 })
                 .collect()
         };
         let hints = [
-            ("epsilon outside the square root, lr·g / (sqrt(v) + eps): Keras puts it inside, sqrt(v + eps)", slip(true, false)),
-            ("rho and 1 − rho swapped: v keeps rho of its old value and takes (1 − rho)·g²", slip(false, true)),
+            (
+                "epsilon outside the square root, lr·g / (sqrt(v) + eps): Keras puts it inside, sqrt(v + eps)",
+                slip(true, false),
+            ),
+            (
+                "rho and 1 − rho swapped: v keeps rho of its old value and takes (1 − rho)·g²",
+                slip(false, true),
+            ),
         ];
-        let at = |i| format!("weight {i} after step {} (g = {}, v before the step = {})", step + 1, g[i], v_before[i]);
+        let at = |i| {
+            format!("weight {i} after step {} (g = {}, v before the step = {})", step + 1, g[i], v_before[i])
+        };
         const TOL: f32 = 1e-6;
         if super::first_difference(&got, &want, TOL, 1e-5).is_some() {
             return compare("the weights", &got, &want, at, &hints).map_err(|f| {
@@ -134,12 +162,16 @@ fn rmsprop_step(ex: &Ex) -> Check {
         eps: 1e-7,
     };
     one_rmsprop(ex, &book)?;
-    let scale = RmsCase { w: vec![0.1, 0.2, 0.3], grads: vec![vec![50.0, -500.0, 3000.0]; 5], ..book.clone() };
+    let scale =
+        RmsCase { w: vec![0.1, 0.2, 0.3], grads: vec![vec![50.0, -500.0, 3000.0]; 5], ..book.clone() };
     one_rmsprop(ex, &scale)?;
     let cases = (1..6usize, 1..5usize).prop_flat_map(|(n, steps)| {
         (
             proptest::collection::vec(-1.0f32..1.0, n),
-            proptest::collection::vec(proptest::collection::vec(prop_oneof![-3.0f32..3.0, -1e-3f32..1e-3], n), steps),
+            proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![-3.0f32..3.0, -1e-3f32..1e-3], n),
+                steps,
+            ),
             prop_oneof![Just(0.001f32), 0.0001f32..0.1],
             prop_oneof![Just(0.9f32), 0.5f32..0.99],
             prop_oneof![Just(1e-7f32), Just(1e-3f32)],
@@ -188,7 +220,15 @@ fn one_train(ex: &Ex, case: &StepCase) -> Check {
         layer.backward(&dz).expect("shapes that fit");
         optimizer.step(layer.params()).expect("sizes that fit");
         let got_loss = ex.call(describe(), || {
-            student::train_step(&case.x, &targets, &mut kernel, &mut bias, &mut v_kernel, &mut v_bias, case.lr)
+            student::train_step(
+                &case.x,
+                &targets,
+                &mut kernel,
+                &mut bias,
+                &mut v_kernel,
+                &mut v_bias,
+                case.lr,
+            )
         })?;
         if !((got_loss - want_loss).abs() <= 1e-4 + 1e-4 * want_loss.abs()) {
             fail!(
@@ -224,8 +264,18 @@ fn train_step(ex: &Ex) -> Check {
     };
     one_train(ex, &book)?;
     let cases = (1..5usize, 1..5usize, 2..4usize).prop_flat_map(|(b, i, c)| {
-        (quarters(b * i), proptest::collection::vec(0..c, b), quarters(i * c), prop_oneof![Just(0.001f32), Just(0.01f32)])
-            .prop_map(move |(x, labels, k, lr)| StepCase { x: tensor(&[b, i], x), labels, kernel: tensor(&[i, c], k), lr })
+        (
+            quarters(b * i),
+            proptest::collection::vec(0..c, b),
+            quarters(i * c),
+            prop_oneof![Just(0.001f32), Just(0.01f32)],
+        )
+            .prop_map(move |(x, labels, k, lr)| StepCase {
+                x: tensor(&[b, i], x),
+                labels,
+                kernel: tensor(&[i, c], k),
+                lr,
+            })
     });
     ex.for_random(32, cases, |case| one_train(ex, &case))
 }

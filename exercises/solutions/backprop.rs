@@ -61,7 +61,12 @@ pub fn max_pool_backward(dy: &Tensor, argmax: &[usize], x_shape: &[usize]) -> Te
 }
 
 /// Each value of a window gets `dy / m`.
-pub fn avg_pool_backward(dy: &Tensor, x_shape: &[usize], pool: (usize, usize), strides: (usize, usize)) -> Tensor {
+pub fn avg_pool_backward(
+    dy: &Tensor,
+    x_shape: &[usize],
+    pool: (usize, usize),
+    strides: (usize, usize),
+) -> Tensor {
     let mut dx = Tensor::zeros(x_shape).unwrap();
     let [_, out_h, out_w, c] = dy.shape()[..] else { panic!("dy is NHWC") };
     let m = (pool.0 * pool.1) as f32;

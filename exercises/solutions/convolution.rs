@@ -4,7 +4,15 @@
 use convnets::Tensor;
 
 /// `bias[co] + Σ x[n, oh + kh, ow + kw, ci] · kernel[kh, kw, ci, co]`.
-pub fn output_value(x: &Tensor, kernel: &Tensor, bias: &[f32], n: usize, oh: usize, ow: usize, co: usize) -> f32 {
+pub fn output_value(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    n: usize,
+    oh: usize,
+    ow: usize,
+    co: usize,
+) -> f32 {
     let [kh_n, kw_n, in_c, _] = kernel.shape()[..] else { panic!("a kernel is HWIO") };
     let mut sum = bias[co];
     for kh in 0..kh_n {

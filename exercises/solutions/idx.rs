@@ -17,7 +17,8 @@ pub fn parse_idx_header(file: &[u8]) -> Result<IdxHeader, IdxError> {
     if file.is_empty() {
         return Err(IdxError::Empty);
     }
-    let [zero_a, zero_b, code, ndims] = *file.get(..4).ok_or(IdxError::Truncated { expected: 4, got })? else {
+    let [zero_a, zero_b, code, ndims] = *file.get(..4).ok_or(IdxError::Truncated { expected: 4, got })?
+    else {
         unreachable!("four bytes")
     };
     if [zero_a, zero_b] != [0, 0] {
@@ -28,9 +29,11 @@ pub fn parse_idx_header(file: &[u8]) -> Result<IdxHeader, IdxError> {
     if file.len() < data_start {
         return Err(IdxError::Truncated { expected: data_start as u64, got });
     }
-    let dims: Vec<u64> = (0..usize::from(ndims)).map(|i| u64::from(read_be_u32(file, 4 + 4 * i).unwrap())).collect();
+    let dims: Vec<u64> =
+        (0..usize::from(ndims)).map(|i| u64::from(read_be_u32(file, 4 + 4 * i).unwrap())).collect();
     let overflow = || IdxError::DimensionOverflow { dims: dims.clone() };
-    let sizes: Vec<usize> = dims.iter().map(|&d| usize::try_from(d).map_err(|_| overflow())).collect::<Result<_, _>>()?;
+    let sizes: Vec<usize> =
+        dims.iter().map(|&d| usize::try_from(d).map_err(|_| overflow())).collect::<Result<_, _>>()?;
     let count = if sizes.contains(&0) {
         0
     } else {

@@ -52,7 +52,13 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
 }
 
 /// `cols · kernel + bias`.
-pub fn conv2d_gemm(x: &Tensor, kernel: &Tensor, bias: &[f32], strides: (usize, usize), padding: Padding) -> Tensor {
+pub fn conv2d_gemm(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    strides: (usize, usize),
+    padding: Padding,
+) -> Tensor {
     let [kh, kw, _, filters] = kernel.shape()[..] else { panic!("a kernel is HWIO") };
     let cols = im2col(x, (kh, kw), strides, padding);
     let [rows, len] = cols.shape()[..] else { unreachable!("2-D") };

@@ -51,6 +51,7 @@ pub fn max_pool_forward(x: &Tensor, pool: (usize, usize), strides: (usize, usize
 pub fn avg_pool_forward(x: &Tensor, pool: (usize, usize), strides: (usize, usize)) -> Tensor {
     let (shape, windows) = windows(x.shape(), pool, strides);
     let xs = x.data();
-    let values = windows.iter().map(|cells| cells.iter().map(|&p| xs[p]).sum::<f32>() / cells.len() as f32).collect();
+    let values =
+        windows.iter().map(|cells| cells.iter().map(|&p| xs[p]).sum::<f32>() / cells.len() as f32).collect();
     Tensor::new(&shape, values).unwrap()
 }

@@ -11,7 +11,13 @@ pub fn input_index(o: usize, k: usize, s: usize, pad_before: usize, n: usize) ->
 }
 
 /// The formula, skipping the cells in the padding.
-pub fn conv2d_strided(x: &Tensor, kernel: &Tensor, bias: &[f32], strides: (usize, usize), padding: Padding) -> Tensor {
+pub fn conv2d_strided(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    strides: (usize, usize),
+    padding: Padding,
+) -> Tensor {
     let [batch, h, w, in_c] = x.shape()[..] else { panic!("an input is NHWC") };
     let [kh_n, kw_n, _, filters] = kernel.shape()[..] else { panic!("a kernel is HWIO") };
     let (sh, sw) = strides;
@@ -33,7 +39,8 @@ pub fn conv2d_strided(x: &Tensor, kernel: &Tensor, bias: &[f32], strides: (usize
                         for kw in 0..kw_n {
                             let Some(iw) = input_index(ow, kw, sw, left, w) else { continue };
                             for ci in 0..in_c {
-                                sum += x.get(&[n, ih, iw, ci]).unwrap() * kernel.get(&[kh, kw, ci, co]).unwrap();
+                                sum +=
+                                    x.get(&[n, ih, iw, ci]).unwrap() * kernel.get(&[kh, kw, ci, co]).unwrap();
                             }
                         }
                     }

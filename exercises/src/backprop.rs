@@ -53,7 +53,12 @@ pub fn max_pool_backward(dy: &Tensor, argmax: &[usize], x_shape: &[usize]) -> Te
 ///
 /// From the book: "An average-pool output is `(1/m) Σ x` over the `m` values of its window,
 /// so each of them receives `dy / m`." Overlapping windows add up.
-pub fn avg_pool_backward(dy: &Tensor, x_shape: &[usize], pool: (usize, usize), strides: (usize, usize)) -> Tensor {
+pub fn avg_pool_backward(
+    dy: &Tensor,
+    x_shape: &[usize],
+    pool: (usize, usize),
+    strides: (usize, usize),
+) -> Tensor {
     todo!()
 }
 

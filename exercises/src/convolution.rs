@@ -27,7 +27,15 @@ use convnets::Tensor;
 ///
 /// Example: on the 5×5 image holding 0 to 24, a 3×3 filter of ones and bias 0 give 54 at
 /// `(0, 0)`: `0+1+2+5+6+7+10+11+12`.
-pub fn output_value(x: &Tensor, kernel: &Tensor, bias: &[f32], n: usize, oh: usize, ow: usize, co: usize) -> f32 {
+pub fn output_value(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    n: usize,
+    oh: usize,
+    ow: usize,
+    co: usize,
+) -> f32 {
     todo!()
 }
 

@@ -36,6 +36,12 @@ pub fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
 ///
 /// From the crate's `src/conv/im2col.rs`: "`y = cols · kernel (batch·out_h·out_w, out_c)`,
 /// which already is the NHWC output". Use your [`im2col`] and [`matmul`].
-pub fn conv2d_gemm(x: &Tensor, kernel: &Tensor, bias: &[f32], strides: (usize, usize), padding: Padding) -> Tensor {
+pub fn conv2d_gemm(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    strides: (usize, usize),
+    padding: Padding,
+) -> Tensor {
     todo!()
 }

@@ -50,7 +50,9 @@ fn main() -> ExitCode {
             Ok(Ok(())) => Status::Done,
             Ok(Err(Failure::NotDone { .. })) => Status::Todo,
             Ok(Err(Failure::Wrong(message))) => Status::Wrong(message),
-            Err(_) => Status::Wrong("the grader itself panicked: run `cargo test -p exercises` to see where".into()),
+            Err(_) => {
+                Status::Wrong("the grader itself panicked: run `cargo test -p exercises` to see where".into())
+            }
         };
         let word = match &status {
             Status::Done => "done".to_string(),

@@ -35,6 +35,12 @@ pub fn input_index(o: usize, k: usize, s: usize, pad_before: usize, n: usize) ->
 /// is `out_len` of the padding chapter, the padding `(p_top, p_bottom)` TensorFlow's split
 /// (`same_pads`). You may call your own `crate::padding::out_len`, `same_pads` and
 /// `input_index` above.
-pub fn conv2d_strided(x: &Tensor, kernel: &Tensor, bias: &[f32], strides: (usize, usize), padding: Padding) -> Tensor {
+pub fn conv2d_strided(
+    x: &Tensor,
+    kernel: &Tensor,
+    bias: &[f32],
+    strides: (usize, usize),
+    padding: Padding,
+) -> Tensor {
     todo!()
 }
