@@ -13,13 +13,13 @@ use proptest::prelude::*;
 use super::conv_case::{ConvCase, conv_cases};
 use super::pool_case::{PoolCase, book_cases as pool_book_cases, distinct_cases};
 use super::{
-    Check, Ex, Failure, compare, compare_shape, dims, hwio_at, matrix_at, nhwc_at, quarters, reference,
-    tensor,
+    Check, Ex, Failure, Grader, compare, compare_shape, dims, hwio_at, matrix_at, near, nhwc_at, quarters,
+    reference, tensor,
 };
 use crate::backprop as student;
 use crate::{ensure, fail};
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] = &[
+pub const EXERCISES: &[(&str, Grader)] = &[
     ("conv2d_backward", conv2d_backward),
     ("max_pool_backward", max_pool_backward),
     ("avg_pool_backward", avg_pool_backward),
@@ -130,7 +130,7 @@ fn conv2d_backward(ex: &Ex) -> Check {
         one_conv_backward(ex, case, dy)?;
     }
     ex.for_random(96, conv_cases(3, &[Padding::Valid, Padding::Same]), |case| {
-        let dy = gradient_for(&case.forward().shape().to_vec());
+        let dy = gradient_for(case.forward().shape());
         one_conv_backward(ex, &case, &dy)
     })
 }
@@ -438,7 +438,7 @@ fn one_loss(ex: &Ex, case: &LossCase) -> Check {
     let got = ex.call(case, || student::softmax_crossentropy(&case.logits, &case.targets))?;
     let want = loss::softmax_crossentropy(&case.logits, &case.targets).expect("shapes that fit");
     let batch = case.logits.shape()[0] as f64;
-    if !((got - want).abs() <= 1e-4 + 1e-4 * want.abs()) {
+    if !near(got, want, 1e-4, 1e-4) {
         let hint = if !got.is_finite() {
             "\nNot a number: exp of a large logit overflows f32 (exp(89) already does). Subtract each row's \
              maximum first: log p_c = (z_c − max) − log Σ_j exp(z_j − max)."
@@ -524,7 +524,7 @@ fn quadratic_case(ex: &Ex, x: &[f32], c: &[f32], d: &[f32], eps: f32) -> Check {
     let tol = Tolerance::default();
     for i in 0..x.len() {
         let want = 2.0 * cc[i] * f64::from(x[i]) + dd[i];
-        if !((got[i] - want).abs() <= tol.atol + tol.rtol * want.abs()) {
+        if !near(got[i], want, tol.atol, tol.rtol) {
             let one_sided = want + cc[i] * f64::from(eps);
             let hint = if (got[i] - one_sided).abs() < 1e-3 {
                 "\nThat is the one-sided difference (f(x + ε) − f(x)) / ε, whose error is of order ε: use \
@@ -571,7 +571,7 @@ fn conv_gradient_case(ex: &Ex, case: &ConvCase) -> Check {
         case.x.len()
     );
     for (i, (&g, &w)) in got.iter().zip(want.data()).enumerate() {
-        if !((g - f64::from(w)).abs() <= tol.atol + tol.rtol * g.abs()) {
+        if !near(f64::from(w), g, tol.atol, tol.rtol) {
             fail!(
                 "a gradient check of the convolution's dx with your numerical_gradient fails at {}: yours gives {g}, \
                  the backward pass {w} (L = Σ y · r for a fixed r, ε = {}, tolerance {} + {}·|numerical|).\nThe case: {case}.",

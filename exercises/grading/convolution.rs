@@ -3,11 +3,11 @@
 use convnets::{Padding, Tensor};
 
 use super::conv_case::{ConvCase, conv_cases};
-use super::{Check, Ex, compare, compare_shape, explain_nhwc, nhwc_at, tensor, unflatten};
+use super::{Check, Ex, Grader, compare, compare_shape, explain_nhwc, nhwc_at, tensor, unflatten};
 use crate::convolution as student;
 use crate::fail;
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
+pub const EXERCISES: &[(&str, Grader)] =
     &[("output_value", output_value), ("conv2d_forward", conv2d_forward)];
 
 /// The book's worked examples: the 5×5 `arange` image with a filter of ones, with a centre

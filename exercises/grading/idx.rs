@@ -3,11 +3,11 @@
 use convnets::idx::{IdxData, IdxError, IdxType, read_idx};
 use proptest::prelude::*;
 
-use super::{Check, Ex};
+use super::{Check, Ex, Grader};
 use crate::idx as student;
 use crate::{IdxHeader, fail};
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
+pub const EXERCISES: &[(&str, Grader)] =
     &[("read_be_u32", read_be_u32), ("parse_idx_header", parse_idx_header), ("decode_values", decode_values)];
 
 fn one_u32(ex: &Ex, bytes: &[u8], at: usize) -> Check {

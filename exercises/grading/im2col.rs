@@ -6,10 +6,12 @@ use proptest::prelude::*;
 
 use super::conv_case::{ConvCase, conv_cases};
 use super::convolution::check_output;
-use super::{Check, Ex, Failure, compare, compare_shape, matrix_at, quarters, reference, tensor, unflatten};
+use super::{
+    Check, Ex, Failure, Grader, compare, compare_shape, matrix_at, quarters, reference, tensor, unflatten,
+};
 use crate::im2col as student;
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
+pub const EXERCISES: &[(&str, Grader)] =
     &[("im2col", im2col), ("matmul", matmul), ("conv2d_gemm", conv2d_gemm)];
 
 fn one_im2col(ex: &Ex, case: &ConvCase) -> Check {

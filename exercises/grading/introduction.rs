@@ -3,11 +3,11 @@
 use convnets::{Conv2D, Dense, Layer, Tensor};
 use proptest::prelude::*;
 
-use super::{Check, Ex};
+use super::{Check, Ex, Grader};
 use crate::introduction as student;
 use crate::{ensure, fail};
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
+pub const EXERCISES: &[(&str, Grader)] =
     &[("nhwc_offset", nhwc_offset), ("conv2d_params", conv2d_params), ("dense_params", dense_params)];
 
 fn one_offset(ex: &Ex, shape: [usize; 4], index: [usize; 4]) -> Check {

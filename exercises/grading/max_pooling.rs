@@ -4,11 +4,11 @@
 use convnets::{Padding, Tensor};
 
 use super::pool_case::{PoolCase, book_cases, distinct_cases, tied_cases};
-use super::{Check, Ex, Failure, compare, compare_shape, explain_nhwc, reference};
+use super::{Check, Ex, Failure, Grader, compare, compare_shape, explain_nhwc, reference};
 use crate::fail;
 use crate::max_pooling as student;
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
+pub const EXERCISES: &[(&str, Grader)] =
     &[("max_pool_forward", max_pool_forward), ("avg_pool_forward", avg_pool_forward)];
 
 /// Checks a pooled shape.

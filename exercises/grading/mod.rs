@@ -63,6 +63,14 @@ impl Display for Failure {
 /// What a check returns: `Ok` when the student's function agrees with the reference.
 pub type Check = Result<(), Failure>;
 
+/// The check of one exercise.
+pub type Grader = fn(&Ex) -> Check;
+
+/// True if `got` is within `atol + rtol·|want|` of `want` (never for NaN).
+pub fn near(got: f64, want: f64, atol: f64, rtol: f64) -> bool {
+    (got - want).abs() <= atol + rtol * want.abs()
+}
+
 /// Fails the check with a message (formatted like `format!`).
 #[macro_export]
 macro_rules! fail {
@@ -210,12 +218,12 @@ pub struct Exercise {
     /// The function to write.
     pub function: &'static str,
     /// The check that grades it.
-    pub check: fn(&Ex) -> Check,
+    pub check: Grader,
 }
 
 /// The chapters, in the order of the book, each with its exercises in order.
 pub fn exercises() -> Vec<Exercise> {
-    let chapters: [(&'static str, &[(&'static str, fn(&Ex) -> Check)]); 9] = [
+    let chapters: [(&'static str, &[(&'static str, Grader)]); 9] = [
         ("introduction", introduction::EXERCISES),
         ("convolution", convolution::EXERCISES),
         ("padding", padding::EXERCISES),

@@ -5,11 +5,13 @@ use convnets::padding::pads_1d;
 use convnets::{Padding, Pads, Tensor};
 use proptest::prelude::*;
 
-use super::{Check, Ex, compare, compare_shape, dims, distinct, explain_len, nhwc_at, padding_name, tensor};
+use super::{
+    Check, Ex, Grader, compare, compare_shape, dims, distinct, explain_len, nhwc_at, padding_name, tensor,
+};
 use crate::padding as student;
 use crate::{ensure, fail};
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
+pub const EXERCISES: &[(&str, Grader)] =
     &[("out_len", out_len), ("same_pads", same_pads), ("zero_pad", zero_pad)];
 
 fn one_out_len(ex: &Ex, n: usize, k: usize, s: usize, padding: Padding) -> Check {

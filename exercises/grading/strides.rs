@@ -6,12 +6,11 @@ use proptest::prelude::*;
 
 use super::conv_case::{ConvCase, conv_cases};
 use super::convolution::{book_cases, check_output};
-use super::{Check, Ex, tensor};
+use super::{Check, Ex, Grader, tensor};
 use crate::fail;
 use crate::strides as student;
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] =
-    &[("input_index", input_index), ("conv2d_strided", conv2d_strided)];
+pub const EXERCISES: &[(&str, Grader)] = &[("input_index", input_index), ("conv2d_strided", conv2d_strided)];
 
 fn one_window(ex: &Ex, n: usize, k: usize, s: usize, padding: Padding) -> Check {
     let Ok(window) = Window2D::new((n, n), (k, k), (s, s), padding) else { return Ok(()) };

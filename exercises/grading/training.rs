@@ -8,11 +8,11 @@ use convnets::optim::RmsProp;
 use convnets::{Activation, Dense, Layer, Tensor};
 use proptest::prelude::*;
 
-use super::{Check, Ex, Failure, compare, compare_shape, dims, matrix_at, quarters, tensor};
+use super::{Check, Ex, Failure, Grader, compare, compare_shape, dims, matrix_at, quarters, tensor};
 use crate::training as student;
 use crate::{ensure, fail};
 
-pub const EXERCISES: &[(&str, fn(&Ex) -> Check)] = &[
+pub const EXERCISES: &[(&str, Grader)] = &[
     ("one_hot", one_hot),
     ("accuracy", accuracy),
     ("rmsprop_step", rmsprop_step),
@@ -230,7 +230,7 @@ fn one_train(ex: &Ex, case: &StepCase) -> Check {
                 case.lr,
             )
         })?;
-        if !((got_loss - want_loss).abs() <= 1e-4 + 1e-4 * want_loss.abs()) {
+        if !super::near(got_loss, want_loss, 1e-4, 1e-4) {
             fail!(
                 "train_step's loss at step {step} is {got_loss}, but it should be {want_loss}: the cross-entropy of the \
                  batch before the step (tolerance 1e-4 + 1e-4·|expected|).\nThe case: {}.",

@@ -14,68 +14,78 @@
 //! compiled with `--features solutions`, which is how CI proves every exercise can pass.
 
 // Each chapter's module is the student's stubs in `src/`, or, with the `solutions` feature,
-// the reference solutions in `solutions/`. A stub's parameters are unused until written.
+// the reference solutions in `solutions/`. A stub's parameters are unused until written;
+// index loops are how the book writes its formulas.
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod introduction;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/introduction.rs"]
 pub mod introduction;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod convolution;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/convolution.rs"]
 pub mod convolution;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod padding;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/padding.rs"]
 pub mod padding;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod strides;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/strides.rs"]
 pub mod strides;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod max_pooling;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/max_pooling.rs"]
 pub mod max_pooling;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod backprop;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/backprop.rs"]
 pub mod backprop;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod idx;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/idx.rs"]
 pub mod idx;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod training;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/training.rs"]
 pub mod training;
 
 #[cfg(not(feature = "solutions"))]
-#[allow(unused_variables)]
+#[allow(unused_variables, clippy::needless_range_loop)]
 pub mod im2col;
 #[cfg(feature = "solutions")]
+#[allow(clippy::needless_range_loop)]
 #[path = "../solutions/im2col.rs"]
 pub mod im2col;
 
