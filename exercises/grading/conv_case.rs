@@ -158,26 +158,27 @@ impl ConvCase {
                 for ci in 0..g.in_c {
                     let xv = self.x.get(&[n, ih, iw, ci]).expect("inside");
                     let kv = self.kernel.get(&[kh, kw, ci, co]).expect("inside");
-                    terms.push(format!("x[{n},{ih},{iw},{ci}]·w[{kh},{kw},{ci},{co}] = {xv}·{kv}"));
+                    terms.push(format!("{xv}·{kv}"));
                 }
             }
         }
-        let rows = oh * w.stride_h;
-        let cols = ow * w.stride_w;
-        let mut text = format!(
-            "filter {co} over the window of image {n} whose top-left corner is at padded row {rows}, column {cols}{}",
-            if w.pads == Pads::default() {
-                String::new()
-            } else {
-                format!(" (the image starts at padded row {}, column {})", w.pads.top, w.pads.left)
-            }
-        );
-        if terms.len() <= 9 {
-            text += &format!(
-                ": bias {} + {}",
-                self.bias[co],
-                if terms.is_empty() { "nothing".into() } else { terms.join(" + ") }
-            );
+        let (top, left) = (oh * w.stride_h, ow * w.stride_w);
+        let place = if w.pads == Pads::default() {
+            format!("input rows {top}..{} and columns {left}..{}", top + w.k_h, left + w.k_w)
+        } else {
+            format!(
+                "padded rows {top}..{} and columns {left}..{} (the padding adds {} rows on top and {} columns on the \
+                 left; its cells add nothing)",
+                top + w.k_h,
+                left + w.k_w,
+                w.pads.top,
+                w.pads.left
+            )
+        };
+        let mut text = format!("filter {co} over the window of image {n} at {place}");
+        if terms.len() <= 12 {
+            let sum = if terms.is_empty() { String::new() } else { format!(" + {}", terms.join(" + ")) };
+            text += &format!(": bias {}{sum} (x·kernel, cell by cell, channels fastest)", self.bias[co]);
         }
         text
     }

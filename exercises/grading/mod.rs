@@ -444,11 +444,16 @@ pub fn explain_nhwc(
     if got[1] == want[2] && got[2] == want[1] && got[1] != got[2] {
         reasons.push("height and width are swapped".to_string());
     } else {
-        if got[1] != want[1] {
-            reasons.push(explain_len("height", input[1], kernel.0, strides.0, padding, got[1]));
-        }
-        if got[2] != want[2] {
-            reasons.push(explain_len("width", input[2], kernel.1, strides.1, padding, got[2]));
+        let height = (got[1] != want[1])
+            .then(|| explain_len("height", input[1], kernel.0, strides.0, padding, got[1]));
+        let width =
+            (got[2] != want[2]).then(|| explain_len("width", input[2], kernel.1, strides.1, padding, got[2]));
+        match (height, width) {
+            // The same slip on both axes: say it once.
+            (Some(h), Some(w)) if h.replace("height", "width") == w => {
+                reasons.push(h.replace("height", "height (and width)"))
+            }
+            (h, w) => reasons.extend(h.into_iter().chain(w)),
         }
     }
     if got[3] != want[3] {
