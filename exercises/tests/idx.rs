@@ -1,0 +1,3 @@
+//! Grades `exercises/src/idx.rs`.
+
+exercises::graded!(idx: read_be_u32, parse_idx_header, decode_values);
