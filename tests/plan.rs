@@ -217,7 +217,7 @@ fn the_fastest_trainer_is_a_plan_when_the_engine_knows_every_layer() {
     // plain loops do not mind.
     let (x, y) = digit_batch(6);
     let mut known = tiny_convnet(&[28, 28, 1], 10, 3);
-    let mut trainer = fastest_trainer(&known);
+    let mut trainer = fastest_trainer(&known).unwrap();
     let by_plan =
         Plan::new(&known, ConvAlgorithm::Auto, 1).unwrap().evaluate_batch(&mut known, &x, &y).unwrap();
     assert_eq!(trainer.evaluate_batch(&mut known, &x, &y).unwrap(), by_plan);
@@ -226,7 +226,7 @@ fn the_fastest_trainer_is_a_plan_when_the_engine_knows_every_layer() {
     assert!(err.to_string().contains("new plan"), "{err}");
 
     let mut unknown = with_unknown_layer(3);
-    let mut trainer = fastest_trainer(&unknown);
+    let mut trainer = fastest_trainer(&unknown).unwrap();
     unknown.set_trainable(0, false).unwrap();
     trainer.step(&mut unknown, &x, &y, &mut RmsProp::default()).unwrap();
 }

@@ -9,12 +9,14 @@ use crate::tensor::Tensor;
 use crate::train::{FitExtras, FitOptions, History, PlainLoops, Progress, Trainer};
 
 /// The fastest way to train `model`: the engine's [`Plan`] with every thread, or the
-/// textbook's [`PlainLoops`] for a model with a layer the engine does not know.
-pub fn fastest_trainer(model: &Sequential) -> Box<dyn Trainer> {
-    match Plan::new(model, ConvAlgorithm::Auto, rayon::current_num_threads()) {
-        Ok(plan) => Box::new(plan),
-        Err(_) => Box::new(PlainLoops),
+/// textbook's [`PlainLoops`] for a model with a layer the engine does not know (one whose
+/// [`spec`](crate::layer::Layer::spec) is `None`).
+pub fn fastest_trainer(model: &Sequential) -> Result<Box<dyn Trainer>> {
+    let unknown = (0..model.len()).any(|i| model.layer(i).is_some_and(|layer| layer.spec().is_none()));
+    if unknown {
+        return Ok(Box::new(PlainLoops));
     }
+    Ok(Box::new(Plan::new(model, ConvAlgorithm::Auto, rayon::current_num_threads())?))
 }
 
 impl Sequential {
@@ -42,14 +44,14 @@ impl Sequential {
         extras: &FitExtras<'_>,
         on_step: impl FnMut(&Progress),
     ) -> Result<History> {
-        let mut trainer = fastest_trainer(self);
+        let mut trainer = fastest_trainer(self)?;
         self.fit_using(trainer.as_mut(), x, y, optimizer, options, extras, on_step)
     }
 
     /// The mean cross-entropy loss and the accuracy on `x` with one-hot targets `y`, computed
     /// `batch_size` samples at a time by the [`fastest_trainer`]: Keras's `model.evaluate`.
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<(f64, f64)> {
-        let mut trainer = fastest_trainer(self);
+        let mut trainer = fastest_trainer(self)?;
         self.evaluate_using(trainer.as_mut(), x, y, batch_size)
     }
 }

@@ -119,6 +119,10 @@ impl Plan {
     /// `threads` threads (at least 1). Fails for a model with a layer the engine does not know
     /// (one whose [`spec`](crate::layer::Layer::spec) is `None`): train such a model with
     /// [`PlainLoops`](crate::train::PlainLoops).
+    ///
+    /// The weights of trainable layers are read from the model at every step; those of frozen
+    /// layers are copied now. Build a new plan after freezing, unfreezing, or changing a frozen
+    /// layer's weights.
     pub fn new(model: &Sequential, conv: ConvAlgorithm, threads: usize) -> Result<Plan> {
         let mut shape = model.input_shape().to_vec();
         let (mut steps, mut params) = (Vec::new(), 0);
