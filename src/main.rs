@@ -57,15 +57,22 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
-    /// Draw what a saved model sees in one test image: activations, filters, filter
-    /// patterns and class activation maps, as PNG files.
+    /// Draw what a saved model sees in one image: activations, filters, filter patterns and
+    /// class activation maps, as labelled PNG files.
     Visualize {
         /// The model file written by `convnets train --save`.
         #[arg(long)]
         model: PathBuf,
         /// Which test image (0 to 9999).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, conflicts_with = "image")]
         index: usize,
+        /// Your own digit instead of a test image (PNG or PGM, any size, prepared as `predict`
+        /// prepares it).
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// The classes to draw Grad-CAM maps for (default: the two the model finds likeliest).
+        #[arg(long = "class", value_name = "N")]
+        classes: Vec<usize>,
         /// The folder to write the pictures to (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -144,7 +151,9 @@ fn main() -> ExitCode {
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
         Command::Predict { model, images } => predict(&model, &images),
         Command::Experiment { name, data, out, epochs } => run_experiment(name, &data, &out, epochs),
-        Command::Visualize { model, index, out, data } => visualize(&model, index, &out, &data),
+        Command::Visualize { model, index, image, classes, out, data } => {
+            visualize(&model, index, image.as_deref(), &classes, &out, &data)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,31 +245,49 @@ fn predict(model: &Path, images: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> {
+fn visualize(
+    model: &Path,
+    index: usize,
+    own: Option<&Path>,
+    classes: &[usize],
+    out: &Path,
+    data: &Path,
+) -> Result<()> {
     let mut model = load_model(model)?;
-    let test = load_data(data)?;
-    let image = test.test_images.batch_range(index, index + 1).map_err(|_| {
-        convnets::Error::Model(format!(
-            "there is no test image {index} (0 to {})",
-            test.test_labels.len() - 1
-        ))
-    })?;
+    let (image, what) = match own {
+        Some(path) => (to_mnist(&read_image(path)?)?, path.display().to_string()),
+        None => {
+            let test = load_data(data)?;
+            let image = test.test_images.batch_range(index, index + 1).map_err(|_| {
+                convnets::Error::Model(format!(
+                    "there is no test image {index} (0 to {})",
+                    test.test_labels.len().saturating_sub(1)
+                ))
+            })?;
+            (image, format!("test image {index} (label {})", test.test_labels[index]))
+        }
+    };
     let probs = model.forward(&image)?.data().to_vec();
     let mut ranked: Vec<usize> = (0..probs.len()).collect();
     ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    let (best, second) = (ranked[0], ranked[1]);
-    out!(
-        "test image {index}: label {}, predicted {best} ({:.1}%)",
-        test.test_labels[index],
-        100.0 * probs[best]
-    );
+    let best = ranked.first().copied().unwrap_or(0);
+    out!("{what}: predicted {best} ({:.1}%)", 100.0 * probs.get(best).copied().unwrap_or(0.0));
+    if let Some(&bad) = classes.iter().find(|&&c| c >= probs.len()) {
+        return Err(convnets::Error::Model(format!(
+            "--class {bad}: the model has {} classes (0 to {})",
+            probs.len(),
+            probs.len().saturating_sub(1)
+        )));
+    }
+    let classes =
+        if classes.is_empty() { ranked.iter().take(2).copied().collect() } else { classes.to_vec() };
 
     let digit = Gray::from_tensor_channel(&image, 0, 0)?;
     let mut pictures = vec![("digit.png".to_string(), picture::grid(&[digit], 1, 8, 2)?)];
     pictures.extend(visualize::activation_grids(&mut model, &image)?);
     pictures.extend(visualize::first_filters(&model)?);
     pictures.extend(visualize::pattern_grids(&mut model, 16, 40)?);
-    pictures.extend(visualize::grad_cam_overlays(&mut model, &image, &[best, second])?);
+    pictures.extend(visualize::grad_cam_overlays(&mut model, &image, &classes)?);
 
     std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
     for (name, picture) in &pictures {

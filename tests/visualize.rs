@@ -5,6 +5,7 @@ mod common;
 
 use convnets::visualize::{
     activations, class_score_gradient, conv_layers, filter_mean_gradient, filter_pattern, grad_cam,
+    receptive_field,
 };
 use convnets::{Sequential, Tensor};
 
@@ -91,17 +92,61 @@ fn grad_cam_weights_channels_by_their_mean_gradient() {
     }
 }
 
+/// The output of channel `filter` of layer `layer` at the middle of its map, for `x`.
+fn centre_response(model: &mut Sequential, x: &Tensor, layer: usize, filter: usize) -> f32 {
+    let y = model.forward_range(x, 0..layer + 1).unwrap();
+    let (_, h, w, c) = y.nhwc().unwrap();
+    y.data()[((h / 2) * w + w / 2) * c + filter]
+}
+
 #[test]
-fn gradient_ascent_raises_the_filters_response() {
+fn gradient_ascent_raises_the_response_of_the_unit_in_the_middle() {
     let mut model = small_model();
     let grey = Tensor::new(&[1, 8, 8, 1], vec![0.5; 64]).unwrap();
     for (layer, filter) in [(0, 0), (0, 2), (2, 1)] {
-        let (before, _) = filter_mean_gradient(&mut model, &grey, layer, filter).unwrap();
+        let before = centre_response(&mut model, &grey, layer, filter);
         let pattern = filter_pattern(&mut model, layer, filter, 20, 0.1).unwrap();
         assert_eq!(pattern.shape(), &[1, 8, 8, 1]);
-        let (after, _) = filter_mean_gradient(&mut model, &pattern, layer, filter).unwrap();
+        let after = centre_response(&mut model, &pattern, layer, filter);
         assert!(after > before + 0.1, "layer {layer} filter {filter}: {before} -> {after}");
     }
+}
+
+#[test]
+fn a_first_layer_pattern_changes_only_its_receptive_field_and_is_not_flat() {
+    let mut model = small_model();
+    let (rows, cols) = receptive_field(&model, 0).unwrap();
+    assert_eq!(
+        (rows.clone(), cols.clone()),
+        (3..6, 3..6),
+        "the 3×3 window of the unit at (3, 3) of a 6×6 map"
+    );
+    let start = filter_pattern(&mut model, 0, 1, 0, 0.1).unwrap();
+    let pattern = filter_pattern(&mut model, 0, 1, 20, 0.1).unwrap();
+    for (i, (a, b)) in start.data().iter().zip(pattern.data()).enumerate() {
+        let inside = rows.contains(&(i / 8)) && cols.contains(&(i % 8));
+        assert_eq!(inside, a != b, "pixel {i} changed: {a} -> {b}");
+    }
+    let values = pattern.data();
+    let crop: Vec<f32> = rows.flat_map(|y| cols.clone().map(move |x| values[y * 8 + x])).collect();
+    let spread =
+        crop.iter().copied().fold(f32::MIN, f32::max) - crop.iter().copied().fold(f32::MAX, f32::min);
+    assert!(spread > 0.5, "the pattern is the filter's shape, not a flat square: {crop:?}");
+}
+
+#[test]
+fn receptive_fields_grow_through_the_books_model() {
+    let model = convnets::model::book_model(0).unwrap();
+    let sizes: Vec<(usize, usize)> = [0, 1, 2, 3, 4]
+        .iter()
+        .map(|&layer| {
+            let (rows, cols) = receptive_field(&model, layer).unwrap();
+            (rows.len(), cols.len())
+        })
+        .collect();
+    assert_eq!(sizes, [(3, 3), (4, 4), (8, 8), (10, 10), (18, 18)]);
+    let (rows, cols) = receptive_field(&model, 6).unwrap();
+    assert_eq!((rows, cols), (0..28, 0..28), "a dense unit sees the whole image");
 }
 
 #[test]
@@ -129,38 +174,27 @@ fn bad_requests_are_errors() {
 }
 
 #[test]
-fn the_pictures_have_one_tile_per_channel_and_decode_as_png() {
+fn the_pictures_are_labelled_sheets_that_decode_as_png() {
     use convnets::visualize::{activation_grids, first_filters, grad_cam_overlays, pattern_grids};
     let mut model = small_model();
-    // Grid size: `gap + columns · (tile · scale + gap)` across, the same with rows down.
-    let size = |tiles: usize, side: usize, scale: usize| {
-        let columns = tiles.min(8);
-        (2 + columns * (side * scale + 2), 2 + tiles.div_ceil(columns) * (side * scale + 2))
-    };
     let grids = activation_grids(&mut model, &image()).unwrap();
     let names: Vec<&str> = grids.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         ["activations_conv2d_1.png", "activations_max_pooling2d_1.png", "activations_conv2d_2.png"],
-        "one grid per image-shaped output; flatten and dense are not pictures"
+        "one sheet per image-shaped output; flatten and dense are not pictures"
     );
-    // 3 channels of 6×6 (scale 112/6 = 18), 3 of 3×3 (37), 4 of 2×2 (56).
-    let expected = [size(3, 6, 18), size(3, 3, 37), size(4, 2, 56)];
-    for ((_, picture), (w, h)) in grids.iter().zip(expected) {
-        assert_eq!((picture.width, picture.height), (w, h));
-    }
-    let (name, filters) = first_filters(&model).unwrap().unwrap();
+    let (name, _) = first_filters(&model).unwrap().unwrap();
     assert_eq!(name, "filters_conv2d_1.png");
-    assert_eq!((filters.width, filters.height), size(3, 3, 16));
     let patterns = pattern_grids(&mut model, 16, 3).unwrap();
-    assert_eq!(patterns.len(), 2, "one grid per convolution");
-    assert_eq!((patterns[1].1.width, patterns[1].1.height), size(4, 8, 14));
+    assert_eq!(patterns.len(), 2, "one sheet per convolution");
     let overlays = grad_cam_overlays(&mut model, &image(), &[0, 2]).unwrap();
     assert_eq!(
         overlays.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
         ["gradcam_class0.png", "gradcam_class2.png"]
     );
-    assert_eq!((overlays[0].1.width, overlays[0].1.height), (64, 64), "8×8 digit enlarged 8 times");
+    // The overlay's digit is enlarged 8 times, with room for the title and the legend.
+    assert!(overlays[0].1.width >= 64 && overlays[0].1.height > 64 + 30);
 
     // Written and read back with the png crate.
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("visualize_grid.png");
@@ -171,4 +205,27 @@ fn the_pictures_have_one_tile_per_channel_and_decode_as_png() {
         (reader.info().width as usize, reader.info().height as usize),
         (grids[0].1.width, grids[0].1.height)
     );
+}
+
+#[test]
+fn a_sheet_draws_its_tiles_on_one_scale_and_refuses_what_it_cannot_draw() {
+    use convnets::picture::{Sheet, grey};
+    let sheet = |tiles: Vec<(String, Vec<[u8; 3]>)>| Sheet {
+        title: "t".into(),
+        tiles,
+        tile_width: 2,
+        tile_height: 2,
+        columns: 8,
+        scale: 3,
+        legend: None,
+        caption: String::new(),
+    };
+    let black = vec![grey(0.0); 4];
+    let white = vec![grey(1.0); 4];
+    let picture = sheet(vec![("0".into(), black.clone()), ("1".into(), white)]).render().unwrap();
+    let pixels = &picture.pixels;
+    assert!(pixels.contains(&[0, 0, 0]) && pixels.contains(&[255, 255, 255]), "a black and a white tile");
+    assert!(sheet(Vec::new()).render().is_err(), "no tiles");
+    assert!(sheet(vec![("0".into(), vec![grey(0.5); 3])]).render().is_err(), "a tile of the wrong size");
+    assert!(Sheet { columns: 0, ..sheet(vec![("0".into(), black)]) }.render().is_err(), "no columns");
 }

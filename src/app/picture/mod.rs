@@ -32,12 +32,15 @@
 //! assert!(input.get(&[0, 14, 14, 0]).unwrap() > 0.9);
 //! ```
 
+pub mod font;
 mod read;
+mod sheet;
 mod to_mnist;
 
 use std::path::Path;
 
 pub use read::{decode_image, read_image};
+pub use sheet::{Legend, Sheet, colour_bar};
 pub use to_mnist::to_mnist;
 
 use crate::error::{Error, Result};
@@ -296,6 +299,12 @@ pub fn grid(tiles: &[Gray], columns: usize, scale: usize, gap: usize) -> Result<
         paste_enlarged(&mut out, &colours, tile_w, scale, left, top);
     }
     Ok(out)
+}
+
+/// Grey from black (0) to white (1), values outside clamped: the colour scale of feature maps,
+/// filters and patterns.
+pub fn grey(t: f32) -> [u8; 3] {
+    [to_byte(t); 3]
 }
 
 // ANCHOR: jet
