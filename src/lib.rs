@@ -80,9 +80,18 @@ pub mod chapters {
     #[doc = include_str!("../chapters/im2col.md")]
     pub struct Im2col;
 
+    #[doc = include_str!("../chapters/direct_loops.md")]
+    pub struct DirectLoops;
+
+    #[doc = include_str!("../chapters/fused_and_threads.md")]
+    pub struct FusedAndThreads;
+
     #[doc = include_str!("../chapters/visualizing.md")]
     pub struct Visualizing;
 
     #[doc = include_str!("../chapters/small_data.md")]
     pub struct SmallData;
+
+    #[doc = include_str!("../chapters/results.md")]
+    pub struct Results;
 }
