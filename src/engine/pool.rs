@@ -7,6 +7,7 @@
 
 use rayon::prelude::*;
 
+use super::isa::Isa;
 use crate::shape::Window2D;
 
 // ANCHOR: windows
@@ -16,6 +17,7 @@ use crate::shape::Window2D;
 /// outputs start at `y_offset`. Positions in the padding are left out: TensorFlow ignores
 /// them (for max pooling they never win; for average pooling they are not counted).
 /// Every window holds at least one pixel: `same` padding never exceeds `k − 1` in total.
+#[inline(always)]
 fn for_each_window(
     shape: (usize, usize, usize, usize),
     win: &Window2D,
@@ -75,10 +77,39 @@ fn window_max<const N: usize>(xs: &[f32], pixels: &[usize], first: usize, best: 
 }
 // ANCHOR_END: window_max
 
-// ANCHOR: max_pool_image
 /// Max-pools one `(h, w, c)` image `xs` into `ys`, with the position of each output's
-/// maximum in `argmax`.
+/// maximum in `argmax`, with the widest vector instructions the processor has ([`Isa`]).
 pub fn max_pool_image(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
+    match Isa::current() {
+        // SAFETY: `Isa::current()` gives `Avx512` only when the processor reports AVX-512F,
+        // AVX2 and FMA, and `Avx2` only when it reports AVX2 and FMA (`Isa::detected`): the
+        // features these functions are compiled for.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { max_pool_image_avx512(win, c, xs, ys, argmax) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { max_pool_image_avx2(win, c, xs, ys, argmax) },
+        _ => max_pool_image_with(win, c, xs, ys, argmax),
+    }
+}
+
+/// [`max_pool_image_with`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn max_pool_image_avx512(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
+    max_pool_image_with(win, c, xs, ys, argmax);
+}
+
+/// [`max_pool_image_with`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn max_pool_image_avx2(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
+    max_pool_image_with(win, c, xs, ys, argmax);
+}
+
+// ANCHOR: max_pool_image
+/// [`max_pool_image`], inlined into a function compiled for the instruction set at hand.
+#[inline(always)]
+fn max_pool_image_with(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
     for_each_window((1, win.in_h, win.in_w, c), win, |out, pixels| {
         let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
         // Sixteen channels at a time (one AVX-512 register), then eight, then one.
