@@ -37,13 +37,15 @@ pub(super) trait Blocking {
 /// gradient three taps × 64 filters (twelve).
 pub(super) struct Wide;
 
-/// AVX2 with FMA: six pixels × 16 filters of sums (twelve of the sixteen registers, as in
-/// the inner kernel of a GEMM for this processor: two more hold a kernel row, one the pixel
-/// value), and for the kernel gradient six taps × 16 filters.
+/// AVX2 with FMA: four pixels × 16 filters of sums (eight of the sixteen registers; two more
+/// hold a kernel row and four the pixels' values, so nothing spills: six pixels, as a GEMM's
+/// inner kernel for this processor has six rows, made the compiler keep all six values and
+/// spill four blocks of sums to memory), and for the kernel gradient three taps × 16 filters.
 pub(super) struct Avx2;
 
-/// Any processor: six pixels × 8 filters (twelve SSE2 or NEON registers), without fused
-/// multiply-adds (without the instruction, `f32::mul_add` is a slow library call).
+/// Any processor: four pixels × 8 filters (eight SSE2 or NEON registers of 4), and three taps
+/// × 8 filters, without fused multiply-adds (without the instruction, `f32::mul_add` is a
+/// slow library call).
 pub(super) struct Portable;
 
 impl Blocking for Wide {
@@ -112,12 +114,12 @@ impl Blocking for Avx2 {
         relu: bool,
         y: &mut [f32],
     ) -> usize {
-        six_pixel_blocks::<Self, 16>(x, kernel, bias, taps, inside, out_c, relu, y)
+        four_pixel_blocks::<Self, 16>(x, kernel, bias, taps, inside, out_c, relu, y)
     }
 
     #[inline(always)]
     fn kernel_gradient(x: &[f32], dz: &[f32], pixels: &[Pixel], taps: &[Tap], out_c: usize, dk: &mut [f32]) {
-        six_tap_blocks::<Self, 16>(x, dz, pixels, taps, out_c, dk);
+        tap_blocks::<Self, 16>(x, dz, pixels, taps, out_c, dk);
     }
 }
 
@@ -135,12 +137,12 @@ impl Blocking for Portable {
         relu: bool,
         y: &mut [f32],
     ) -> usize {
-        six_pixel_blocks::<Self, 8>(x, kernel, bias, taps, inside, out_c, relu, y)
+        four_pixel_blocks::<Self, 8>(x, kernel, bias, taps, inside, out_c, relu, y)
     }
 
     #[inline(always)]
     fn kernel_gradient(x: &[f32], dz: &[f32], pixels: &[Pixel], taps: &[Tap], out_c: usize, dk: &mut [f32]) {
-        six_tap_blocks::<Self, 8>(x, dz, pixels, taps, out_c, dk);
+        tap_blocks::<Self, 8>(x, dz, pixels, taps, out_c, dk);
     }
 }
 
@@ -228,44 +230,11 @@ fn four_pixels<B: Blocking, const N: usize>(
 }
 // ANCHOR_END: four_pixels
 
-/// Six pixels × the `N` filters from `first`, as [`four_pixels`].
+/// The pixels `inside` four at a time, in blocks of `N` filters and then single filters;
+/// returns how many pixels that was.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn six_pixels<B: Blocking, const N: usize>(
-    x: &[f32],
-    kernel: &[f32],
-    bias: &[f32],
-    taps: &[Tap],
-    at: &[Pixel; 6],
-    first: usize,
-    relu: bool,
-    y: &mut [f32],
-) {
-    let b = *row::<N>(bias, first);
-    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (b, b, b, b, b, b);
-    let (x0, x1, x2) = (&x[at[0].x..], &x[at[1].x..], &x[at[2].x..]);
-    let (x3, x4, x5) = (&x[at[3].x..], &x[at[4].x..], &x[at[5].x..]);
-    for tap in taps {
-        let k = row::<N>(kernel, tap.kernel + first);
-        let (v0, v1, v2, v3, v4, v5) = (x0[tap.x], x1[tap.x], x2[tap.x], x3[tap.x], x4[tap.x], x5[tap.x]);
-        for f in 0..N {
-            a0[f] = mul_add::<B>(v0, k[f], a0[f]);
-            a1[f] = mul_add::<B>(v1, k[f], a1[f]);
-            a2[f] = mul_add::<B>(v2, k[f], a2[f]);
-            a3[f] = mul_add::<B>(v3, k[f], a3[f]);
-            a4[f] = mul_add::<B>(v4, k[f], a4[f]);
-            a5[f] = mul_add::<B>(v5, k[f], a5[f]);
-        }
-    }
-    for (acc, p) in [a0, a1, a2, a3, a4, a5].into_iter().zip(at) {
-        store(acc, relu, &mut y[p.out + first..][..N]);
-    }
-}
-
-/// The pixels `inside` six at a time, in blocks of `N` filters and then single filters.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn six_pixel_blocks<B: Blocking, const N: usize>(
+fn four_pixel_blocks<B: Blocking, const N: usize>(
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
@@ -275,15 +244,15 @@ fn six_pixel_blocks<B: Blocking, const N: usize>(
     relu: bool,
     y: &mut [f32],
 ) -> usize {
-    let grouped = inside.len() / 6 * 6;
+    let grouped = inside.len() / 4 * 4;
     let blocks = out_c / N * N;
-    for six in inside[..grouped].chunks_exact(6) {
-        let six: &[Pixel; 6] = six.try_into().expect("six pixels");
+    for four in inside[..grouped].chunks_exact(4) {
+        let four = [four[0], four[1], four[2], four[3]];
         for first in (0..blocks).step_by(N) {
-            six_pixels::<B, N>(x, kernel, bias, taps, six, first, relu, y);
+            four_pixels::<B, N>(x, kernel, bias, taps, four, first, relu, y);
         }
         for first in blocks..out_c {
-            six_pixels::<B, 1>(x, kernel, bias, taps, six, first, relu, y);
+            four_pixels::<B, 1>(x, kernel, bias, taps, four, first, relu, y);
         }
     }
     grouped
@@ -314,38 +283,6 @@ fn accumulate3<B: Blocking, const N: usize>(
         }
     }
     for (acc, tap) in [a0, a1, a2].iter().zip(taps) {
-        let dk = &mut dkernel[tap.kernel + first..][..N];
-        dk.iter_mut().zip(acc).for_each(|(k, a)| *k += a);
-    }
-}
-
-/// [`accumulate3`] for six taps.
-#[inline(always)]
-fn accumulate6<B: Blocking, const N: usize>(
-    x: &[f32],
-    dz: &[f32],
-    pixels: &[Pixel],
-    taps: &[Tap; 6],
-    first: usize,
-    dkernel: &mut [f32],
-) {
-    let zero = [0.0f32; N];
-    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (zero, zero, zero, zero, zero, zero);
-    for p in pixels {
-        let d = row::<N>(dz, p.out + first);
-        let x = &x[p.x..];
-        let (v0, v1, v2) = (x[taps[0].x], x[taps[1].x], x[taps[2].x]);
-        let (v3, v4, v5) = (x[taps[3].x], x[taps[4].x], x[taps[5].x]);
-        for f in 0..N {
-            a0[f] = mul_add::<B>(v0, d[f], a0[f]);
-            a1[f] = mul_add::<B>(v1, d[f], a1[f]);
-            a2[f] = mul_add::<B>(v2, d[f], a2[f]);
-            a3[f] = mul_add::<B>(v3, d[f], a3[f]);
-            a4[f] = mul_add::<B>(v4, d[f], a4[f]);
-            a5[f] = mul_add::<B>(v5, d[f], a5[f]);
-        }
-    }
-    for (acc, tap) in [a0, a1, a2, a3, a4, a5].iter().zip(taps) {
         let dk = &mut dkernel[tap.kernel + first..][..N];
         dk.iter_mut().zip(acc).for_each(|(k, a)| *k += a);
     }
@@ -390,10 +327,10 @@ fn taps_in_threes<B: Blocking, const N: usize>(
     }
 }
 
-/// Every tap × every filter: taps six at a time (then one), filters in blocks of `N` (then
-/// one).
+/// Every tap × every filter: filters in blocks of `N` (then one at a time), taps three at a
+/// time.
 #[inline(always)]
-fn six_tap_blocks<B: Blocking, const N: usize>(
+fn tap_blocks<B: Blocking, const N: usize>(
     x: &[f32],
     dz: &[f32],
     pixels: &[Pixel],
@@ -401,28 +338,11 @@ fn six_tap_blocks<B: Blocking, const N: usize>(
     out_c: usize,
     dk: &mut [f32],
 ) {
-    #[inline(always)]
-    fn block<B: Blocking, const N: usize>(
-        x: &[f32],
-        dz: &[f32],
-        pixels: &[Pixel],
-        taps: &[Tap],
-        first: usize,
-        dk: &mut [f32],
-    ) {
-        let mut sixes = taps.chunks_exact(6);
-        for six in &mut sixes {
-            accumulate6::<B, N>(x, dz, pixels, six.try_into().expect("six taps"), first, dk);
-        }
-        for &tap in sixes.remainder() {
-            accumulate1::<B, N>(x, dz, pixels, tap, first, dk);
-        }
-    }
     let blocks = out_c / N * N;
     for first in (0..blocks).step_by(N) {
-        block::<B, N>(x, dz, pixels, taps, first, dk);
+        taps_in_threes::<B, N>(x, dz, pixels, taps, first, dk);
     }
     for first in blocks..out_c {
-        block::<B, 1>(x, dz, pixels, taps, first, dk);
+        taps_in_threes::<B, 1>(x, dz, pixels, taps, first, dk);
     }
 }
