@@ -192,13 +192,22 @@ pub type Picture = (String, Rgb);
 pub fn activation_grids(model: &mut Sequential, image: &Tensor) -> Result<Vec<Picture>> {
     let mut pictures = Vec::new();
     for (name, activation) in activations(model, image)? {
-        let Ok((_, h, _, c)) = activation.nhwc() else { continue }; // flat outputs are no picture
-        let tiles: Vec<Gray> = (0..c)
-            .map(|k| Gray::from_tensor_channel(&activation, 0, k).map(|g| g.normalized()))
-            .collect::<Result<_>>()?;
-        pictures.push((format!("activations_{name}.png"), grid(&tiles, COLUMNS, (112 / h).max(4), GAP)?));
+        let Ok((_, h, _, _)) = activation.nhwc() else { continue }; // flat outputs are no picture
+        let picture = channel_grid(&activation, COLUMNS, (112 / h).max(4), GAP)?;
+        pictures.push((format!("activations_{name}.png"), picture));
     }
     Ok(pictures)
+}
+
+/// One image-shaped activation (a batch of one, NHWC) as a [`grid`] of its channels, channel
+/// `k` in row `k / columns`, column `k % columns`, each tile scaled to its own range
+/// ([`Gray::normalized`]), enlarged `scale` times, `gap` pixels apart.
+pub fn channel_grid(activation: &Tensor, columns: usize, scale: usize, gap: usize) -> Result<Rgb> {
+    let (_, _, _, c) = activation.nhwc()?;
+    let tiles: Vec<Gray> = (0..c)
+        .map(|k| Gray::from_tensor_channel(activation, 0, k).map(|g| g.normalized()))
+        .collect::<Result<_>>()?;
+    grid(&tiles, columns, scale, gap)
 }
 
 /// The first convolution's filters (their first input channel), one tile each: for MNIST
@@ -246,14 +255,30 @@ pub fn pattern_grids(model: &mut Sequential, per_layer: usize, steps: usize) -> 
 /// size and scaled so its peak is 1, as a heat colour over the grey digit.
 pub fn grad_cam_overlays(model: &mut Sequential, image: &Tensor, classes: &[usize]) -> Result<Vec<Picture>> {
     let Some(&last) = conv_layers(model).last() else { return Ok(Vec::new()) };
-    let digit = Gray::from_tensor_channel(image, 0, 0)?;
     let mut pictures = Vec::new();
     for &class in classes {
-        let (map, h, w) = grad_cam(model, image, last, class)?;
-        let heat = Gray::new(w, h, map)?.resized(digit.width, digit.height);
-        let peak = heat.pixels.iter().copied().fold(0.0f32, f32::max).max(1e-12);
-        let heat = Gray::new(heat.width, heat.height, heat.pixels.iter().map(|v| v / peak).collect())?;
-        pictures.push((format!("gradcam_class{class}.png"), heatmap_overlay(&digit, &heat, 8)?));
+        let overlay = grad_cam_overlay(model, image, last, class, 8)?;
+        pictures.push((format!("gradcam_class{class}.png"), overlay));
     }
     Ok(pictures)
+}
+
+/// Grad-CAM of `class` over the output of convolution layer `layer`, drawn over the grey
+/// digit: the map upsampled to the image's size, scaled so its peak is 1, shown in [`jet`]
+/// colours (see [`heatmap_overlay`]) and enlarged `scale` times.
+///
+/// [`jet`]: crate::picture::jet
+pub fn grad_cam_overlay(
+    model: &mut Sequential,
+    image: &Tensor,
+    layer: usize,
+    class: usize,
+    scale: usize,
+) -> Result<Rgb> {
+    let digit = Gray::from_tensor_channel(image, 0, 0)?;
+    let (map, h, w) = grad_cam(model, image, layer, class)?;
+    let heat = Gray::new(w, h, map)?.resized(digit.width, digit.height);
+    let peak = heat.pixels.iter().copied().fold(0.0f32, f32::max).max(1e-12);
+    let heat = Gray::new(heat.width, heat.height, heat.pixels.iter().map(|v| v / peak).collect())?;
+    heatmap_overlay(&digit, &heat, scale)
 }

@@ -361,8 +361,18 @@ pub fn heatmap_overlay(digit: &Gray, heat: &Gray, scale: usize) -> Result<Rgb> {
 pub fn write_png(path: &Path, image: &Rgb) -> Result<()> {
     image.check()?;
     let bytes: Vec<u8> = image.pixels.iter().flatten().copied().collect();
-    let png = encode_png(image.width, image.height, png::ColorType::Rgb, &bytes, path)?;
+    let png = encode_png(image.width, image.height, png::ColorType::Rgb, &bytes, &path.display())?;
     write_atomically(path, &png)
+}
+
+/// A colour picture encoded as an 8-bit RGB PNG file, in memory (what [`write_png`] writes),
+/// e.g. to send over HTTP.
+///
+/// Fails as [`write_png`] does for an empty or malformed picture.
+pub fn png_bytes(image: &Rgb) -> Result<Vec<u8>> {
+    image.check()?;
+    let bytes: Vec<u8> = image.pixels.iter().flatten().copied().collect();
+    encode_png(image.width, image.height, png::ColorType::Rgb, &bytes, &"a picture")
 }
 
 /// Writes a grey picture (clamped to 0..1) as an 8-bit greyscale PNG file, the same way as
@@ -370,7 +380,7 @@ pub fn write_png(path: &Path, image: &Rgb) -> Result<()> {
 pub fn write_gray_png(path: &Path, image: &Gray) -> Result<()> {
     image.check()?;
     let bytes: Vec<u8> = image.pixels.iter().map(|&v| to_byte(v)).collect();
-    let png = encode_png(image.width, image.height, png::ColorType::Grayscale, &bytes, path)?;
+    let png = encode_png(image.width, image.height, png::ColorType::Grayscale, &bytes, &path.display())?;
     write_atomically(path, &png)
 }
 
@@ -380,9 +390,8 @@ fn encode_png(
     height: usize,
     color: png::ColorType,
     samples: &[u8],
-    path: &Path,
+    name: &dyn std::fmt::Display,
 ) -> Result<Vec<u8>> {
-    let name = path.display();
     let failed = |e: png::EncodingError| Error::Image(format!("{name} cannot be encoded as PNG: {e}"));
     let size = |n: usize| u32::try_from(n).ok().filter(|&n| n > 0);
     let (Some(w), Some(h)) = (size(width), size(height)) else {
