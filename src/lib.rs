@@ -31,7 +31,7 @@ pub mod app;
 pub mod engine;
 pub mod textbook;
 
-pub use app::{augment, experiment, picture, plot, save, visualize};
+pub use app::{augment, experiment, picture, plot, save, serve, visualize};
 pub use textbook::{
     activation, conv, dense, error, flatten, geometry, gradcheck, idx, init, layer, loss, metrics, mnist,
     model, optim, padding, pool, shape, spec, tensor, testing, train, weights,
