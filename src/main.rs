@@ -154,6 +154,10 @@ struct ServeArgs {
     /// The folder with the MNIST files: for training, and the page's test digits.
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
+    /// How the page's feature maps are computed (`naive`: the textbook's own loops, about 25
+    /// times slower). The microscope always uses the textbook's loops.
+    #[arg(long, value_enum, default_value_t = ConvAlgorithm::Auto)]
+    conv: ConvAlgorithm,
 }
 
 /// Where `convnets serve` keeps the model it trains when given none.
@@ -276,7 +280,7 @@ fn serve(args: &ServeArgs) -> Result<()> {
     if let Err(why) = &digits {
         out!("no test digits for the page: {why}");
     }
-    let playground = serve::Playground::new(model, digits)?;
+    let playground = serve::Playground::new(model, args.conv, digits)?;
     serve::run(playground, args.port, |address| {
         out!("the playground is at http://{address}/  (Ctrl-C stops it)");
     })

@@ -18,7 +18,9 @@ use convnets::serve::digits::TestDigits;
 use convnets::serve::microscope::{self, Arithmetic};
 use convnets::serve::{Playground, router};
 use convnets::visualize::activations;
-use convnets::{Activation, Conv2D, Dense, Flatten, MaxPooling2D, Padding, Sequential, Tensor};
+use convnets::{
+    Activation, Conv2D, ConvAlgorithm, Dense, Flatten, MaxPooling2D, Padding, Plan, Sequential, Tensor,
+};
 
 /// A digit-like picture: a thick stroke on black, values in 0..1.
 fn stroke() -> Vec<f32> {
@@ -169,6 +171,30 @@ fn the_microscope_refuses_other_layers_and_outside_positions() {
     assert!(missing.contains("there is no layer 8"), "{missing}");
 }
 
+#[test]
+fn the_pages_maps_are_the_textbooks_outputs() {
+    // The page draws the maps from the engine's forward pass: with the naive kernels they are
+    // the textbook's bit for bit, with the default ones equal up to the order of f32 sums.
+    for model in [book_model(4).unwrap(), same_padded_model()] {
+        let mut model = model;
+        let textbook: Vec<Tensor> =
+            activations(&mut model, &image()).unwrap().into_iter().map(|(_, t)| t).collect();
+        for conv in [ConvAlgorithm::Naive, ConvAlgorithm::Auto] {
+            let mut plan = Plan::new(&model, conv, 1).unwrap();
+            let engine = plan.activations(&mut model, &image()).unwrap();
+            assert_eq!(engine.len(), textbook.len());
+            for (layer, (e, t)) in engine.iter().zip(&textbook).enumerate() {
+                assert_eq!(e.shape(), t.shape(), "layer {layer}");
+                if conv == ConvAlgorithm::Naive {
+                    assert_eq!(e.data(), t.data(), "layer {layer}");
+                } else {
+                    convnets::testing::assert_close(e.data(), t.data(), 1e-5, 1e-4);
+                }
+            }
+        }
+    }
+}
+
 // --- the API ---
 
 /// A fresh, empty directory in Cargo's scratch directory for integration tests.
@@ -193,7 +219,7 @@ fn test_digits() -> TestDigits {
 fn playground(with_digits: bool) -> Router {
     let digits =
         if with_digits { Ok(test_digits()) } else { Err("no MNIST here: run scripts/fetch-mnist".into()) };
-    router(Arc::new(Playground::new(book_model(0).unwrap(), digits).unwrap()))
+    router(Arc::new(Playground::new(book_model(0).unwrap(), ConvAlgorithm::Auto, digits).unwrap()))
 }
 
 /// Sends one request to the router; returns the status and the JSON body.

@@ -10,7 +10,8 @@
 //! when it is read but its values are wrong (count, range, layer, position, class), 404 for
 //! an unknown path or test digit, 405 for a wrong method, 503 when the test digits are not
 //! there. The model's work runs on tokio's blocking threads, each request with a model of
-//! its own ([`SharedModel`](super::models::SharedModel)).
+//! its own ([`SharedModel`](super::models::SharedModel)): the feature maps of `/api/predict`
+//! from the engine's fast forward pass, the microscope and Grad-CAM on the textbook's layers.
 
 use std::sync::Arc;
 
@@ -327,23 +328,17 @@ async fn predict(
     let request: PredictRequest = parse(body)?;
     let input = request.picture.to_input()?;
     let prediction = blocking(move || {
-        let outputs = app.model.with(|model| {
-            if request.maps {
-                visualize::activations(model, &input)
-            } else {
-                Ok(vec![(String::new(), model.forward(&input)?.clone())])
-            }
-        })?;
-        let probabilities = outputs.last().map(|(_, p)| p.clone()).unwrap_or_default();
+        let outputs = app.model.with(|lent| lent.plan.activations(&mut lent.model, &input))?;
+        let probabilities = outputs.last().cloned().unwrap_or_default();
         let layers = if request.maps {
             outputs
                 .into_iter()
                 .zip(app.model.layers())
-                .map(|((name, output), info)| {
+                .map(|(output, info)| {
                     let image_shaped = info.shape.len() == 3;
                     Ok(LayerOutput {
                         index: info.index,
-                        name,
+                        name: info.name.clone(),
                         shape: info.shape.clone(),
                         maps: if image_shaped { Some(Maps::of(&output)?) } else { None },
                         values: (info.kind == "dense").then(|| output.data().to_vec()),
@@ -416,9 +411,9 @@ async fn gradcam(
     }
     let (index, name, class) = (layer.index, layer.name.clone(), request.class);
     let overlay = blocking(move || {
-        let picture = app
-            .model
-            .with(|model| visualize::grad_cam_overlay(model, &input, index, class, GRAD_CAM_SCALE))?;
+        let picture = app.model.with(|lent| {
+            visualize::grad_cam_overlay(&mut lent.model, &input, index, class, GRAD_CAM_SCALE)
+        })?;
         Ok(data_url(&png_bytes(&picture)?))
     })
     .await?;
@@ -476,7 +471,7 @@ async fn look(
     }
     let (index, name) = (layer.index, layer.name.clone());
     let reading = blocking(move || {
-        Ok(app.model.with(|model| microscope::look(model, &input, index, (row, col, channel)))?)
+        Ok(app.model.with(|lent| microscope::look(&mut lent.model, &input, index, (row, col, channel)))?)
     })
     .await?;
     Ok(Json(Microscope { layer: index, name, row, col, channel, reading }))

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
+use crate::engine::ConvAlgorithm;
 use crate::error::{Error, Result};
 use crate::model::Sequential;
 use digits::TestDigits;
@@ -37,15 +38,21 @@ pub struct Playground {
 }
 
 impl Playground {
-    /// The playground for `model` (it must read 28 × 28 × 1 pictures, as the book's does).
-    pub fn new(model: Sequential, digits: std::result::Result<TestDigits, String>) -> Result<Playground> {
+    /// The playground for `model` (it must read 28 × 28 × 1 pictures, as the book's does),
+    /// its feature maps computed by the engine with `conv` ([`ConvAlgorithm::Naive`]: the
+    /// textbook's own loops).
+    pub fn new(
+        model: Sequential,
+        conv: ConvAlgorithm,
+        digits: std::result::Result<TestDigits, String>,
+    ) -> Result<Playground> {
         if model.input_shape() != [28, 28, 1] {
             return Err(Error::Model(format!(
                 "the playground shows models of 28×28×1 pictures, not {:?}",
                 model.input_shape()
             )));
         }
-        Ok(Playground { model: SharedModel::new(model)?, digits })
+        Ok(Playground { model: SharedModel::new(model, conv)?, digits })
     }
 }
 

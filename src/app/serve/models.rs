@@ -4,10 +4,15 @@
 //! two requests cannot share one. The server keeps the model's layers as read-only
 //! [`LayerSpec`]s and lends each request a model of its own, built from them on first need
 //! and put back afterwards for the next request, so no request ever waits for another's model.
+//!
+//! Each lent model comes with an engine [`Plan`] for it: the fast forward pass that draws the
+//! page's feature maps as the user draws (the textbook's loops take about 25 times longer).
+//! The microscope and Grad-CAM use the textbook model itself.
 
 use std::sync::{Mutex, PoisonError};
 
 use super::microscope::{activation_name, padding_name};
+use crate::engine::{ConvAlgorithm, Plan};
 use crate::error::Result;
 use crate::model::Sequential;
 use crate::padding::Padding;
@@ -59,19 +64,29 @@ fn detail(spec: &LayerSpec) -> String {
     }
 }
 
+/// A model lent to one request.
+pub struct Lent {
+    /// The textbook model, with the shared weights.
+    pub model: Sequential,
+    /// The engine's plan for it, for a fast forward pass ([`Plan::activations`]).
+    pub plan: Plan,
+}
+
 /// A trained model's weights, shared read-only, and the models lent to requests.
 pub struct SharedModel {
     input_shape: Vec<usize>,
     specs: Vec<LayerSpec>,
+    conv: ConvAlgorithm,
     layers: Vec<LayerInfo>,
     summary: String,
     /// Models built from `specs` that no request is using.
-    idle: Mutex<Vec<Sequential>>,
+    idle: Mutex<Vec<Lent>>,
 }
 
 impl SharedModel {
-    /// Shares `model`'s layers (it must be made of the crate's own layers, as a loaded model is).
-    pub fn new(model: Sequential) -> Result<SharedModel> {
+    /// Shares `model`'s layers (it must be made of the crate's own layers, as a loaded model
+    /// is); the plans lent with it compute convolutions with `conv`.
+    pub fn new(model: Sequential, conv: ConvAlgorithm) -> Result<SharedModel> {
         let specs = model.layer_specs()?;
         let layers = (0..model.len())
             .filter_map(|i| model.layer(i).map(|l| (i, l)))
@@ -87,12 +102,14 @@ impl SharedModel {
                 detail: detail(spec),
             })
             .collect();
+        let plan = Plan::new(&model, conv, 1)?;
         Ok(SharedModel {
             input_shape: model.input_shape().to_vec(),
             specs,
+            conv,
             layers,
             summary: model.summary(),
-            idle: Mutex::new(vec![model]),
+            idle: Mutex::new(vec![Lent { model, plan }]),
         })
     }
 
@@ -113,23 +130,24 @@ impl SharedModel {
 
     /// Runs `work` on a model of its own: an idle one, or a new one built from the shared
     /// layers. The model goes back to the idle ones afterwards (unless `work` panicked).
-    pub fn with<T>(&self, work: impl FnOnce(&mut Sequential) -> Result<T>) -> Result<T> {
+    pub fn with<T>(&self, work: impl FnOnce(&mut Lent) -> Result<T>) -> Result<T> {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let mut model = match idle {
-            Some(model) => model,
+        let mut lent = match idle {
+            Some(lent) => lent,
             None => self.build()?,
         };
-        let result = work(&mut model);
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(model);
+        let result = work(&mut lent);
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(lent);
         result
     }
 
-    /// A new model with the shared layers' weights.
-    fn build(&self) -> Result<Sequential> {
+    /// A new model with the shared layers' weights, and its plan.
+    fn build(&self) -> Result<Lent> {
         let mut model = Sequential::new(&self.input_shape, 0);
         for spec in self.specs.iter() {
             model.add_spec(spec.clone())?;
         }
-        Ok(model)
+        let plan = Plan::new(&model, self.conv, 1)?;
+        Ok(Lent { model, plan })
     }
 }
