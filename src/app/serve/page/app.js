@@ -94,6 +94,12 @@ function grey(v) {
   return `rgb(${g}, ${g}, ${g})`;
 }
 
+/** Black or white, whichever reads better on the `rgb(…)` colour `background`. */
+function textOn(background) {
+  const [r, g, b] = (background.match(/\d+/g) || [255, 255, 255]).map(Number);
+  return 0.299 * r + 0.587 * g + 0.114 * b < 140 ? '#fff' : '#000';
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -226,6 +232,7 @@ async function loadDigit() {
 /** Sends the pad, at most one request at a time; the last change is always sent. */
 function requestPrediction() {
   state.dirty = true;
+  document.body.dataset.settled = '0';
   if (!state.inFlight) predictLoop();
 }
 
@@ -248,10 +255,9 @@ async function predictLoop() {
     state.inFlight = false;
   }
   // The pad is still: explain it.
-  if (!drawing) {
-    refreshCam();
-    refreshMicroscope();
-  }
+  if (!drawing) await Promise.all([refreshCam(), refreshMicroscope()]);
+  // `settled`: everything on the page shows the pad as it is (what tests wait for).
+  if (!state.inFlight && !state.dirty && !drawing) document.body.dataset.settled = '1';
 }
 
 function showPrediction(p) {
@@ -326,7 +332,11 @@ function buildLayers(model) {
     } else if (layer.kind === 'dense') {
       section.append(el('div', { class: 'units' }));
     } else {
-      section.classList.add('flat');
+      const previous = model.layers[layer.index - 1];
+      if (previous) {
+        detail.textContent = `${previous.name}'s ${previous.shape.join('×')} values read out as one row of ` +
+          `${layer.shape[0]} numbers: the dense layers' input`;
+      }
     }
     box.append(section);
   }
@@ -358,6 +368,7 @@ function showLayer(output) {
     units.replaceChildren(...output.values.map((v, i) => {
       const unit = el('span', { class: 'unit', title: `unit ${i}: ${exact(v)}` });
       unit.style.background = grey(v / top);
+      unit.style.color = textOn(unit.style.background);
       if (output.values.length <= 10) unit.textContent = String(i);
       return unit;
     }));
@@ -378,9 +389,11 @@ function buildClassPicker() {
   $('legend-bar').style.background = `linear-gradient(to bottom, ${stops.join(', ')})`;
 }
 
-function pickClass(digit) {
+async function pickClass(digit) {
   state.camClass = state.camClass === digit ? null : digit;
-  refreshCam();
+  document.body.dataset.settled = '0';
+  await refreshCam();
+  if (!state.inFlight && !state.dirty) document.body.dataset.settled = '1';
 }
 
 async function refreshCam() {
@@ -403,10 +416,12 @@ async function refreshCam() {
 
 // ---------------------------------------------------------------- the microscope
 
-function select(selection) {
+async function select(selection) {
   state.selection = selection;
   state.showAllChannels = false;
-  refreshMicroscope();
+  document.body.dataset.settled = '0';
+  await refreshMicroscope();
+  if (!state.inFlight && !state.dirty) document.body.dataset.settled = '1';
 }
 
 async function refreshMicroscope() {
@@ -434,6 +449,7 @@ function grid(values, height, width, paint, extraClass = () => '') {
         text: v === null ? 'pad' : cell(v) });
       if (v !== null) {
         td.style.background = paint(v);
+        td.style.color = textOn(td.style.background);
         td.title = exact(v);
       }
       row.append(td);
@@ -476,20 +492,21 @@ function showReading(r) {
     for (const i of shown) {
       const t = r.channels[i];
       const scaleW = Math.max(...t.weights.map(Math.abs), 1e-12);
+      const scaleX = Math.max(...t.inputs.map((v) => v ?? 0), 1e-12);
       const scaleP = Math.max(...t.products.map((p) => Math.abs(p ?? 0)), 1e-12);
+      const head = count > 1 ? `input channel ${t.channel}` : 'the only input channel';
       terms.append(el('div', { class: 'term' },
-        el('div', { class: 'term-head', text: count > 1 ? `input channel ${t.channel}` : 'the only input channel' }),
+        el('div', { class: 'term-head' }, `${head}: the products add up to `,
+          el('span', { class: 'subtotal', text: exact(t.subtotal) })),
         el('div', { class: 'term-row' },
-          el('figure', {}, grid(t.inputs, win.height, win.width, (v) => grey(v), () => 'input'),
+          el('figure', {}, grid(t.inputs, win.height, win.width, (v) => grey(v / scaleX)),
             el('figcaption', { text: 'window' })),
           el('span', { class: 'op', text: '×' }),
           el('figure', {}, grid(t.weights, win.height, win.width, (v) => diverging(v, scaleW)),
             el('figcaption', { text: 'kernel' })),
           el('span', { class: 'op', text: '=' }),
           el('figure', {}, grid(t.products, win.height, win.width, (v) => diverging(v, scaleP)),
-            el('figcaption', { text: 'products' })),
-          el('span', { class: 'op', text: 'Σ' }),
-          el('span', { class: 'subtotal', text: exact(t.subtotal) }))));
+            el('figcaption', { text: 'products' })))));
     }
     parts.push(terms);
     if (count > 4) {
