@@ -17,6 +17,7 @@ use convnets::model::book_model;
 use convnets::serve::digits::TestDigits;
 use convnets::serve::microscope::{self, Arithmetic};
 use convnets::serve::{Playground, router};
+use convnets::spec::LayerSpec;
 use convnets::visualize::activations;
 use convnets::{
     Activation, Conv2D, ConvAlgorithm, Dense, Flatten, MaxPooling2D, Padding, Plan, Sequential, Tensor,
@@ -148,8 +149,8 @@ fn the_max_pooling_winner_is_the_layers_argmax() {
             for col in 0..w {
                 for channel in 0..c {
                     let o = (row * w + col) * c + channel;
-                    let looked =
-                        microscope::pool(true, pool, strides, padding, &x, (row, col, channel)).unwrap();
+                    let spec = LayerSpec::MaxPooling2D { pool, strides, padding };
+                    let looked = microscope::pool(&spec, &x, (row, col, channel)).unwrap();
                     assert_eq!(looked.output, y.data()[o]);
                     assert_eq!(looked.argmax, Some(layer.argmax()[o] as usize), "{pool:?} at {o}");
                     let winner = looked.winner.and_then(|i| looked.inputs[i]);

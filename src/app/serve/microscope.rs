@@ -160,19 +160,18 @@ fn place(win: &Window2D, row: usize, col: usize, padding: Padding) -> WindowPlac
 }
 
 // ANCHOR: conv
-/// The arithmetic of output `(row, col, filter)` of a convolution with HWIO `kernel`, `bias`,
-/// `strides`, `padding` and `activation` over `input` (a batch of one, NHWC): the layer's own
-/// loop, written out for a single output.
-#[allow(clippy::too_many_arguments)]
+/// The arithmetic of output `(row, col, filter)` of the convolution `layer` describes (its
+/// HWIO kernel, biases, strides, padding and activation) over `input` (a batch of one, NHWC):
+/// the layer's own loop, written out for a single output.
 pub fn conv(
-    kernel: &Tensor,
-    bias: &[f32],
-    strides: (usize, usize),
-    padding: Padding,
-    activation: Activation,
+    layer: &LayerSpec,
     input: &Tensor,
     (row, col, filter): (usize, usize, usize),
 ) -> Result<ConvArithmetic> {
+    let LayerSpec::Conv2D { kernel, bias, strides, padding, activation } = layer else {
+        return Err(Error::Model("this is not a convolution".into()));
+    };
+    let (strides, padding, activation) = (*strides, *padding, *activation);
     let (in_h, in_w, in_c) = one_image(input)?;
     let [k_h, k_w, k_in, out_c] = kernel.shape()[..] else {
         return Err(Error::Shape(format!("a Conv2D kernel of shape {:?}", kernel.shape())));
@@ -229,17 +228,19 @@ pub fn conv(
 // ANCHOR_END: conv
 
 // ANCHOR: pool
-/// The window of pooling output `(row, col, channel)` over `input` (a batch of one, NHWC),
-/// and, for max pooling, which input won: the first maximum in row-major order, as the layer
-/// decides it (a NaN wins too).
+/// The window of output `(row, col, channel)` of the pooling `layer` describes over `input`
+/// (a batch of one, NHWC), and, for max pooling, which input won: the first maximum in
+/// row-major order, as the layer decides it (a NaN wins too).
 pub fn pool(
-    max: bool,
-    pool_size: (usize, usize),
-    strides: (usize, usize),
-    padding: Padding,
+    layer: &LayerSpec,
     input: &Tensor,
     (row, col, channel): (usize, usize, usize),
 ) -> Result<PoolArithmetic> {
+    let (max, pool_size, strides, padding) = match *layer {
+        LayerSpec::MaxPooling2D { pool, strides, padding } => (true, pool, strides, padding),
+        LayerSpec::AveragePooling2D { pool, strides, padding } => (false, pool, strides, padding),
+        _ => return Err(Error::Model("this is not a pooling layer".into())),
+    };
     let (in_h, in_w, c) = one_image(input)?;
     let win = Window2D::new((in_h, in_w), pool_size, strides, padding)?;
     check_position(&win, c, row, col, channel)?;
@@ -301,14 +302,9 @@ pub fn look(
     let spec = spec.spec().ok_or_else(|| Error::Model(format!("{name} cannot describe its weights")))?;
     let input = model.forward_range(image, 0..layer)?.clone();
     let arithmetic = match spec {
-        LayerSpec::Conv2D { kernel, bias, strides, padding, activation } => {
-            Arithmetic::Conv(conv(&kernel, &bias, strides, padding, activation, &input, position)?)
-        }
-        LayerSpec::MaxPooling2D { pool: size, strides, padding } => {
-            Arithmetic::Pool(pool(true, size, strides, padding, &input, position)?)
-        }
-        LayerSpec::AveragePooling2D { pool: size, strides, padding } => {
-            Arithmetic::Pool(pool(false, size, strides, padding, &input, position)?)
+        LayerSpec::Conv2D { .. } => Arithmetic::Conv(conv(&spec, &input, position)?),
+        LayerSpec::MaxPooling2D { .. } | LayerSpec::AveragePooling2D { .. } => {
+            Arithmetic::Pool(pool(&spec, &input, position)?)
         }
         LayerSpec::Flatten | LayerSpec::Dense { .. } => {
             return Err(Error::Model(format!(
