@@ -115,7 +115,7 @@ function el(tag, attrs = {}, ...children) {
 // ---------------------------------------------------------------- the drawing pad
 
 const pad = $('pad');
-const ink = pad.getContext('2d');
+const ink = pad.getContext('2d', { willReadFrequently: true });
 
 function clearPad() {
   ink.fillStyle = '#fff';
@@ -130,35 +130,36 @@ function padPoint(event) {
   };
 }
 
-function strokeTo(from, to) {
+// The stroke being drawn: the pad as it was before it, and its points so far. The whole
+// stroke is drawn again at each move, so its edges stay smooth where segments meet.
+let drawing = null; // { before: ImageData, points: [{x, y}] }
+
+function drawStroke() {
+  ink.putImageData(drawing.before, 0, 0);
   ink.strokeStyle = '#111';
   ink.lineWidth = pad.width * 0.08;
   ink.lineCap = 'round';
   ink.lineJoin = 'round';
   ink.beginPath();
-  ink.moveTo(from.x, from.y);
-  ink.lineTo(to.x, to.y);
+  const [first, ...rest] = drawing.points;
+  ink.moveTo(first.x, first.y);
+  for (const p of rest.length ? rest : [first]) ink.lineTo(p.x, p.y);
   ink.stroke();
 }
-
-let drawing = null; // the last point of the stroke being drawn
 
 pad.addEventListener('pointerdown', (event) => {
   event.preventDefault();
   pad.setPointerCapture(event.pointerId);
-  drawing = padPoint(event);
-  strokeTo(drawing, drawing);
+  drawing = { before: ink.getImageData(0, 0, pad.width, pad.height), points: [padPoint(event)] };
+  drawStroke();
   padChanged();
 });
 
 pad.addEventListener('pointermove', (event) => {
   if (!drawing) return;
-  const points = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of points.length ? points : [event]) {
-    const point = padPoint(e);
-    strokeTo(drawing, point);
-    drawing = point;
-  }
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+  for (const e of events.length ? events : [event]) drawing.points.push(padPoint(e));
+  drawStroke();
   padChanged();
 });
 
@@ -170,11 +171,19 @@ for (const type of ['pointerup', 'pointercancel']) {
   });
 }
 
+const PREPARED = $('seen-note').innerHTML;
+
+/** Says where the input comes from: a test digit (`digit`) or the drawing (`null`). */
+function setSource(digit, note) {
+  state.digit = digit;
+  $('source-note').textContent = note;
+  $('seen-note').innerHTML = digit
+    ? 'MNIST\'s own 28×28 grey values, as the model was trained on: nothing to prepare.'
+    : PREPARED;
+}
+
 function padChanged() {
-  if (state.digit) {
-    state.digit = null;
-    $('source-note').textContent = 'Your drawing (over the test digit).';
-  }
+  if (state.digit) setSource(null, 'Your drawing (over the test digit).');
   requestPrediction();
 }
 
@@ -203,8 +212,7 @@ function currentInput() {
 
 $('clear').addEventListener('click', () => {
   clearPad();
-  state.digit = null;
-  $('source-note').textContent = 'Draw with a mouse, pen or finger.';
+  setSource(null, 'Draw with a mouse, pen or finger.');
   requestPrediction();
 });
 
@@ -213,14 +221,12 @@ $('random').addEventListener('click', () => loadDigit());
 async function loadDigit() {
   try {
     const digit = await api('/api/digit');
-    state.digit = digit;
     const cellSize = pad.width / SIDE;
     for (let i = 0; i < SIDE * SIDE; i += 1) {
       ink.fillStyle = grey(1 - digit.pixels[i]);
       ink.fillRect((i % SIDE) * cellSize, Math.floor(i / SIDE) * cellSize, cellSize, cellSize);
     }
-    $('source-note').textContent =
-      `MNIST test digit #${digit.index}, labelled ${digit.label}: the model reads it as it is.`;
+    setSource(digit, `MNIST test digit #${digit.index}, labelled ${digit.label}.`);
     requestPrediction();
   } catch (error) {
     toast(error.message);
