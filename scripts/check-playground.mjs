@@ -127,7 +127,17 @@ try {
     });
   };
   const close = (a, b) => Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(b));
-  for (const [layer, channel, row, col] of [[0, 3, 13, 13], [2, 5, 5, 5]]) {
+  // The brightest pixel of conv2d_2's first channel that is not flat: a value the ReLU kept.
+  const bright = await page.$$eval('section.layer[data-layer="2"] figure.tile:not(.silent)', (figures) => {
+    const figure = figures[0];
+    const canvas = figure.querySelector('canvas');
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let best = 0;
+    for (let i = 4; i < data.length; i += 4) if (data[i] > data[best]) best = i;
+    const pixel = best / 4;
+    return [2, Number(figure.dataset.channel), Math.floor(pixel / canvas.width), pixel % canvas.width];
+  });
+  for (const [layer, channel, row, col] of [[0, 3, 13, 13], [2, 5, 5, 5], bright]) {
     const m = await clickOutput(layer, channel, row, col);
     const where = `layer ${layer}, channel ${channel}, (${row}, ${col})`;
     check(m.kind === 'conv' && m.where.includes(`row ${row}, col ${col}, channel ${channel}`),
@@ -164,7 +174,10 @@ try {
   await clickOutput(0, 3, 13, 13);
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: screenshot, fullPage: true });
+  // The first screen, at 0.8 of the size (1200 × 800): the README's picture.
   const view = screenshot.replace(/\.png$/, '-view.png');
+  await page.setViewport({ width: 1500, height: 1000, deviceScaleFactor: 0.8 });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: view });
   console.log(`screenshots: ${screenshot} (the whole page), ${view} (the first screen)`);
 
