@@ -83,6 +83,9 @@ pub mod chapters {
     #[doc = include_str!("../chapters/visualizing.md")]
     pub struct Visualizing;
 
+    #[doc = include_str!("../chapters/playground.md")]
+    pub struct Playground;
+
     #[doc = include_str!("../chapters/small_data.md")]
     pub struct SmallData;
 }
