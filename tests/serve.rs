@@ -516,6 +516,10 @@ async fn unknown_paths_and_wrong_methods_get_json_errors_and_the_page_is_served(
         StatusCode::METHOD_NOT_ALLOWED,
         "use GET",
     );
+    let request = Request::builder().method("DELETE").uri("/api/microscope").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
     for (path, kind, needle) in [
         ("/", "text/html", "<canvas"),
         ("/app.js", "text/javascript", "/api/predict"),

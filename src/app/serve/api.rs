@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
@@ -101,12 +101,15 @@ pub fn routes() -> Router<Arc<Playground>> {
 }
 
 fn only_get(route: MethodRouter<Arc<Playground>>) -> MethodRouter<Arc<Playground>> {
-    route.fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use GET here") })
+    route.fallback(|| async {
+        ([(header::ALLOW, "GET")], ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use GET here"))
+    })
 }
 
 fn only_post(route: MethodRouter<Arc<Playground>>) -> MethodRouter<Arc<Playground>> {
     route.fallback(|| async {
-        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST here, with a JSON body")
+        let error = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST here, with a JSON body");
+        ([(header::ALLOW, "POST")], error)
     })
 }
 
@@ -207,7 +210,7 @@ struct ModelInfo<'a> {
     test_digits_missing: Option<&'a str>,
 }
 
-async fn model(State(app): State<Arc<Playground>>) -> Json<Value> {
+async fn model(State(app): State<Arc<Playground>>) -> Response {
     let info = ModelInfo {
         input_shape: app.model.input_shape(),
         layers: app.model.layers(),
@@ -216,7 +219,7 @@ async fn model(State(app): State<Arc<Playground>>) -> Json<Value> {
         test_digits: app.digits.as_ref().map_or(0, |d| d.len()),
         test_digits_missing: app.digits.as_ref().err().map(String::as_str),
     };
-    Json(serde_json::to_value(info).unwrap_or(Value::Null))
+    Json(info).into_response()
 }
 
 #[derive(Deserialize)]
