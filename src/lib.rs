@@ -31,7 +31,7 @@ pub mod app;
 pub mod engine;
 pub mod textbook;
 
-pub use app::{augment, experiment, picture, plot, save, visualize};
+pub use app::{augment, experiment, picture, plot, save, serve, visualize};
 pub use textbook::{
     activation, conv, dense, error, flatten, geometry, gradcheck, idx, init, layer, loss, metrics, mnist,
     model, optim, padding, pool, shape, spec, tensor, testing, train, weights,
@@ -88,6 +88,9 @@ pub mod chapters {
 
     #[doc = include_str!("../chapters/visualizing.md")]
     pub struct Visualizing;
+
+    #[doc = include_str!("../chapters/playground.md")]
+    pub struct Playground;
 
     #[doc = include_str!("../chapters/small_data.md")]
     pub struct SmallData;

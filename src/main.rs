@@ -18,7 +18,7 @@ use convnets::picture::{self, Gray, read_image, to_mnist};
 use convnets::save::{load_model, save_model};
 use convnets::train::{FitExtras, FitOptions, Progress};
 use convnets::{ConvAlgorithm, Plan, Result, Tensor};
-use convnets::{experiment, plot, visualize};
+use convnets::{experiment, plot, serve, visualize};
 
 /// `println!`, except that when the reader has gone away (`convnets … | head`) the program
 /// stops quietly instead of panicking on the broken pipe.
@@ -95,6 +95,9 @@ enum Command {
         #[arg(long)]
         epochs: Option<usize>,
     },
+    /// Start the playground: a local web page where you draw a digit and watch the model
+    /// read it, layer by layer.
+    Serve(ServeArgs),
     /// Evaluate a saved model on the MNIST test set.
     Evaluate {
         /// The model file written by `convnets train --save`.
@@ -141,13 +144,40 @@ struct TrainArgs {
     conv: ConvAlgorithm,
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The model file to show (default: models/book.bin, trained and saved first if missing).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The port to listen on, on 127.0.0.1 only (0: any free port).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Epochs for training models/book.bin when it is missing.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Train that model on the first N training images only, for a quick start.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The folder with the MNIST files: for training, and the page's test digits.
+    #[arg(long, default_value = "data/mnist")]
+    data: PathBuf,
+    /// How the page's feature maps are computed (`naive`: the textbook's own loops, about 25
+    /// times slower). The microscope always uses the textbook's loops.
+    #[arg(long, value_enum, default_value_t = ConvAlgorithm::Auto)]
+    conv: ConvAlgorithm,
+}
+
+/// Where `convnets serve` keeps the model it trains when given none.
+const CACHED_MODEL: &str = "models/book.bin";
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Summary { no_max_pooling } => {
             let model = if no_max_pooling { no_max_pooling_model(0) } else { book_model(0) };
             model.map(|m| out!("{}", m.summary().trim_end()))
         }
-        Command::Train(args) => train(&args),
+        Command::Train(args) => train(&args).map(|_| ()),
+        Command::Serve(args) => serve(&args),
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
         Command::Predict { model, images } => predict(&model, &images),
         Command::Experiment { name, data, out, epochs } => run_experiment(name, &data, &out, epochs),
@@ -164,7 +194,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn train(args: &TrainArgs) -> Result<()> {
+/// Trains the book's model as `args` say, with a progress bar, saves it if asked to, and
+/// reports its test accuracy. Returns the trained model.
+fn train(args: &TrainArgs) -> Result<convnets::Sequential> {
     use_threads(args.threads)?;
     let Mnist { train_images, train_labels, test_images, test_labels } = load_data(&args.data)?;
     // Copy the first N images only when asked to: the full set is 188 MB of f32.
@@ -222,7 +254,45 @@ fn train(args: &TrainArgs) -> Result<()> {
         save_model(&model, path)?;
         out!("saved the model to {}", path.display());
     }
-    report_test(&mut model, &test_images, &test_labels)
+    report_test(&mut model, &test_images, &test_labels)?;
+    Ok(model)
+}
+
+fn serve(args: &ServeArgs) -> Result<()> {
+    let model = match &args.model {
+        Some(path) => load_model(path)?,
+        None if Path::new(CACHED_MODEL).is_file() => {
+            out!("using the model in {CACHED_MODEL}");
+            load_model(Path::new(CACHED_MODEL))?
+        }
+        None => {
+            out!("{CACHED_MODEL} does not exist yet: training the book's model first (it needs MNIST)");
+            let save = PathBuf::from(CACHED_MODEL);
+            if let Some(dir) = save.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| convnets::Error::ModelFile(format!("{}: {e}", dir.display())))?;
+            }
+            train(&TrainArgs {
+                epochs: args.epochs,
+                batch_size: 64,
+                learning_rate: 0.001,
+                seed: 0,
+                data: args.data.clone(),
+                limit: args.limit,
+                save: Some(save),
+                threads: 0,
+                conv: ConvAlgorithm::Auto,
+            })?
+        }
+    };
+    let digits = serve::digits::TestDigits::load(&args.data).map_err(|e| e.to_string());
+    if let Err(why) = &digits {
+        out!("no test digits for the page: {why}");
+    }
+    let playground = serve::Playground::new(model, args.conv, digits)?;
+    serve::run(playground, args.port, |address| {
+        out!("the playground is at http://{address}/  (Ctrl-C stops it)");
+    })
 }
 
 fn evaluate(model: &Path, data: &Path, threads: usize) -> Result<()> {

@@ -17,7 +17,7 @@ use rand_distr::{Distribution, Uniform};
 
 use crate::error::{Error, Result};
 use crate::model::Sequential;
-use crate::picture::{Gray, Legend, Rgb, Sheet, grey, heatmap_overlay, jet};
+use crate::picture::{Gray, Legend, Rgb, Sheet, grey, grid, heatmap_overlay, jet};
 use crate::shape::Window2D;
 use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
@@ -288,6 +288,17 @@ pub fn activation_grids(model: &mut Sequential, image: &Tensor) -> Result<Vec<Pi
     Ok(pictures)
 }
 
+/// One image-shaped activation (a batch of one, NHWC) as a [`grid`] of its channels, channel
+/// `k` in row `k / columns`, column `k % columns`, each tile scaled to its own range
+/// ([`Gray::normalized`]), enlarged `scale` times, `gap` pixels apart.
+pub fn channel_grid(activation: &Tensor, columns: usize, scale: usize, gap: usize) -> Result<Rgb> {
+    let (_, _, _, c) = activation.nhwc()?;
+    let tiles: Vec<Gray> = (0..c)
+        .map(|k| Gray::from_tensor_channel(activation, 0, k).map(|g| g.normalized()))
+        .collect::<Result<_>>()?;
+    grid(&tiles, columns, scale, gap)
+}
+
 /// The first convolution's filters (their first input channel), one numbered tile each: for
 /// MNIST the 32 3×3 kernels the model learned to look at pixels with, on one scale with
 /// mid-grey at 0.
@@ -368,26 +379,41 @@ pub fn pattern_grids(model: &mut Sequential, per_layer: usize, steps: usize) -> 
 /// size and scaled so its peak is 1, as a heat colour over the grey digit, with its scale.
 pub fn grad_cam_overlays(model: &mut Sequential, image: &Tensor, classes: &[usize]) -> Result<Vec<Picture>> {
     let Some(&last) = conv_layers(model).last() else { return Ok(Vec::new()) };
-    let digit = Gray::from_tensor_channel(image, 0, 0)?;
     let name = model.layer_names()[last].to_string();
+    let map_size =
+        model.layer_shapes()[last].iter().take(2).map(usize::to_string).collect::<Vec<_>>().join("x");
     let mut pictures = Vec::new();
     for &class in classes {
-        let (map, h, w) = grad_cam(model, image, last, class)?;
-        let heat = Gray::new(w, h, map)?.resized(digit.width, digit.height);
-        let peak = heat.pixels.iter().copied().fold(0.0f32, f32::max).max(1e-12);
-        let heat = Gray::new(heat.width, heat.height, heat.pixels.iter().map(|v| v / peak).collect())?;
-        let overlay = heatmap_overlay(&digit, &heat, 1)?;
+        let overlay = grad_cam_overlay(model, image, last, class, 1)?;
         let sheet = Sheet {
             title: format!("Grad-CAM for class {class}"),
             tiles: vec![(format!("where {name} sees a {class}"), overlay.pixels)],
-            tile_width: digit.width,
-            tile_height: digit.height,
+            tile_width: overlay.width,
+            tile_height: overlay.height,
             columns: 1,
             scale: 8,
             legend: Some(Legend { colour: jet, low: "0".into(), high: "peak".into() }),
-            caption: format!("The map ({w}x{h}) resized to the digit and laid over it."),
+            caption: format!("The map ({map_size}) resized to the digit and laid over it."),
         };
         pictures.push((format!("gradcam_class{class}.png"), sheet.render()?));
     }
     Ok(pictures)
+}
+
+/// Grad-CAM of `class` over the output of convolution layer `layer`, drawn over the grey
+/// digit: the map upsampled to the image's size, scaled so its peak is 1, shown in [`jet`]
+/// colours (see [`heatmap_overlay`]) and enlarged `scale` times.
+pub fn grad_cam_overlay(
+    model: &mut Sequential,
+    image: &Tensor,
+    layer: usize,
+    class: usize,
+    scale: usize,
+) -> Result<Rgb> {
+    let digit = Gray::from_tensor_channel(image, 0, 0)?;
+    let (map, h, w) = grad_cam(model, image, layer, class)?;
+    let heat = Gray::new(w, h, map)?.resized(digit.width, digit.height);
+    let peak = heat.pixels.iter().copied().fold(0.0f32, f32::max).max(1e-12);
+    let heat = Gray::new(heat.width, heat.height, heat.pixels.iter().map(|v| v / peak).collect())?;
+    heatmap_overlay(&digit, &heat, scale)
 }

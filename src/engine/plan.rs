@@ -213,6 +213,13 @@ impl Plan {
         self.forward_only(model, x).map(|(probs, _)| probs)
     }
 
+    /// Every layer's output for the batch `x`, in layer order (each after its activation):
+    /// what [`Sequential::forward_range`] gives layer by layer, computed by the plan's loops.
+    pub fn activations(&mut self, model: &mut Sequential, x: &Tensor) -> Result<Vec<Tensor>> {
+        self.forward_only(model, x)?;
+        Ok(self.workers[0].outs.clone())
+    }
+
     /// Runs `x` forward on the first worker: returns the output and the logits, if the model
     /// ends in a softmax.
     fn forward_only(&mut self, model: &mut Sequential, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {

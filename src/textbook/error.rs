@@ -41,6 +41,9 @@ pub enum Error {
     /// parameters (no tiles, a scale of 0).
     #[error("image {0}")]
     Image(String),
+    /// The playground's server cannot start or stopped (e.g. its port is taken).
+    #[error("server error: {0}")]
+    Server(String),
     /// An IDX file (the format MNIST comes in) is unreadable or malformed.
     #[error(transparent)]
     Idx(#[from] crate::idx::IdxError),

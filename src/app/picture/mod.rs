@@ -370,8 +370,27 @@ pub fn heatmap_overlay(digit: &Gray, heat: &Gray, scale: usize) -> Result<Rgb> {
 pub fn write_png(path: &Path, image: &Rgb) -> Result<()> {
     image.check()?;
     let bytes: Vec<u8> = image.pixels.iter().flatten().copied().collect();
-    let png = encode_png(image.width, image.height, png::ColorType::Rgb, &bytes, path)?;
+    let png = encode_png(image.width, image.height, png::ColorType::Rgb, &bytes, &path.display())?;
     write_atomically(path, &png)
+}
+
+/// A colour picture encoded as an 8-bit PNG file in memory, e.g. to send over HTTP: quickly
+/// (light compression), and as greyscale when every pixel is grey, which is a third of the
+/// data.
+///
+/// Fails as [`write_png`] does for an empty or malformed picture.
+pub fn png_bytes(image: &Rgb) -> Result<Vec<u8>> {
+    image.check()?;
+    let (color, bytes): (_, Vec<u8>) = if image.pixels.iter().all(|&[r, g, b]| r == g && g == b) {
+        (png::ColorType::Grayscale, image.pixels.iter().map(|p| p[0]).collect())
+    } else {
+        (png::ColorType::Rgb, image.pixels.iter().flatten().copied().collect())
+    };
+    let mut png = Vec::new();
+    let mut encoder = png_encoder(&mut png, image.width, image.height, color, &"a picture")?;
+    encoder.set_compression(png::Compression::Fast);
+    write_samples(encoder, &bytes, &"a picture")?;
+    Ok(png)
 }
 
 /// Writes a grey picture (clamped to 0..1) as an 8-bit greyscale PNG file, the same way as
@@ -379,7 +398,7 @@ pub fn write_png(path: &Path, image: &Rgb) -> Result<()> {
 pub fn write_gray_png(path: &Path, image: &Gray) -> Result<()> {
     image.check()?;
     let bytes: Vec<u8> = image.pixels.iter().map(|&v| to_byte(v)).collect();
-    let png = encode_png(image.width, image.height, png::ColorType::Grayscale, &bytes, path)?;
+    let png = encode_png(image.width, image.height, png::ColorType::Grayscale, &bytes, &path.display())?;
     write_atomically(path, &png)
 }
 
@@ -389,22 +408,42 @@ fn encode_png(
     height: usize,
     color: png::ColorType,
     samples: &[u8],
-    path: &Path,
+    name: &dyn std::fmt::Display,
 ) -> Result<Vec<u8>> {
-    let name = path.display();
-    let failed = |e: png::EncodingError| Error::Image(format!("{name} cannot be encoded as PNG: {e}"));
+    let mut bytes = Vec::new();
+    let encoder = png_encoder(&mut bytes, width, height, color, name)?;
+    write_samples(encoder, samples, name)?;
+    Ok(bytes)
+}
+
+/// A PNG encoder of 8-bit `color` samples into `out`.
+fn png_encoder<'a>(
+    out: &'a mut Vec<u8>,
+    width: usize,
+    height: usize,
+    color: png::ColorType,
+    name: &dyn std::fmt::Display,
+) -> Result<png::Encoder<'static, &'a mut Vec<u8>>> {
     let size = |n: usize| u32::try_from(n).ok().filter(|&n| n > 0);
     let (Some(w), Some(h)) = (size(width), size(height)) else {
         return Err(Error::Image(format!("{name}: a PNG cannot be {width}×{height} pixels")));
     };
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, w, h);
+    let mut encoder = png::Encoder::new(out, w, h);
     encoder.set_color(color);
     encoder.set_depth(png::BitDepth::Eight);
+    Ok(encoder)
+}
+
+/// Writes the header and the samples.
+fn write_samples(
+    encoder: png::Encoder<'_, &mut Vec<u8>>,
+    samples: &[u8],
+    name: &dyn std::fmt::Display,
+) -> Result<()> {
+    let failed = |e: png::EncodingError| Error::Image(format!("{name} cannot be encoded as PNG: {e}"));
     let mut writer = encoder.write_header().map_err(failed)?;
     writer.write_image_data(samples).map_err(failed)?;
-    writer.finish().map_err(failed)?;
-    Ok(bytes)
+    writer.finish().map_err(failed)
 }
 
 /// Writes `bytes` to `path` + `.tmp`, then renames that over `path`.
