@@ -240,7 +240,7 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     let mut model = load_model(model)?;
     let test = load_data(data)?;
     let image = test.test_images.batch_range(index, index + 1).map_err(|_| {
-        convnets::Error::Model(format!(
+        convnets::Error::model(format!(
             "there is no test image {index} (0 to {})",
             test.test_labels.len() - 1
         ))
@@ -262,7 +262,7 @@ fn visualize(model: &Path, index: usize, out: &Path, data: &Path) -> Result<()> 
     pictures.extend(visualize::pattern_grids(&mut model, 16, 40)?);
     pictures.extend(visualize::grad_cam_overlays(&mut model, &image, &[best, second])?);
 
-    std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| convnets::Error::image(format!("{}: {e}", out.display())))?;
     for (name, picture) in &pictures {
         let path = out.join(name);
         picture::write_png(&path, picture)?;
@@ -312,7 +312,7 @@ fn run_experiment(which: Experiment, data: &Path, out: &Path, epochs: Option<usi
 /// `<name>_accuracy.png` and `<name>_loss.png`: training (dashed) and test (solid) curves of
 /// every run, one colour per run.
 fn save_plots(name: &str, runs: &[experiment::Run], out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| convnets::Error::image(format!("{}: {e}", out.display())))?;
     let colours = [plot::BLUE, plot::ORANGE, plot::GREEN, plot::RED, plot::PURPLE];
     let curves = |train: fn(&experiment::Run) -> &Vec<f64>, test: fn(&experiment::Run) -> &Vec<f64>| {
         let mut series = Vec::new();
@@ -353,7 +353,7 @@ fn use_threads(threads: usize) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
-        .map_err(|e| convnets::Error::Model(format!("cannot start {threads} threads: {e}")))
+        .map_err(|e| convnets::Error::model(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Prints a line above the progress bar, or plainly when there is no terminal to draw on.

@@ -81,7 +81,7 @@ fn the_book_model_round_trips_through_a_file() {
 
 fn reason(result: convnets::Result<Sequential>) -> String {
     match result {
-        Err(Error::ModelFile(reason)) => reason,
+        Err(Error::ModelFile(reason)) => reason.to_string(),
         Err(other) => panic!("expected a model-file error, got {other}"),
         Ok(_) => panic!("expected an error"),
     }
