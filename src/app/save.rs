@@ -24,12 +24,17 @@
 //! model that loads is safe to run. At most [`MAX_RANK`] input dimensions and [`MAX_LAYERS`]
 //! layers.
 //!
-//! Saving writes a temporary file next to the target and renames it over the target, so an
-//! interrupted save never leaves half a model behind.
+//! Saving survives a crash or a power cut at any moment: the model is written to a new
+//! temporary file in the target's folder (`.<name>.<pid>.<n>.tmp`, created only if no file,
+//! and no symbolic link, has that name), flushed to the disk, renamed over the target, and the
+//! folder is flushed too (see [`write_atomically`]). The target holds the old model or the
+//! new one, never half of one; a failed save removes its temporary file.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use byteorder::{ByteOrder, LittleEndian};
 
@@ -63,19 +68,119 @@ fn bad(problem: ModelFileProblem) -> Error {
 }
 
 // ANCHOR: save
-/// Writes `model` to `path` in the format above (atomically: a temporary file, then a rename).
+/// Writes `model` to `path` in the format above, atomically (see [`write_atomically`]).
 pub fn save_model(model: &Sequential, path: &Path) -> Result<()> {
     let bytes = encode(model).map_err(|e| match e {
         Error::ModelFile(e) => Error::ModelFile(ModelFileError { path: Some(path.to_path_buf()), ..e }),
         other => other,
     })?;
-    let failed = |e: io::Error| at(path, ModelFileProblem::Write { kind: e.kind(), message: e.to_string() });
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, &bytes).map_err(failed)?;
-    std::fs::rename(&tmp, path).map_err(failed)
+    write_atomically(path, |file| file.write_all(&bytes))
+        .map_err(|e| at(path, ModelFileProblem::Write { kind: e.kind(), message: e.to_string() }))
 }
 // ANCHOR_END: save
+
+/// Checks, before any work, that a model could be saved to `path`: its folder exists and a
+/// file can be created there, and `path` is not a folder. (Creates and removes a temporary
+/// file, as a save would.)
+pub fn check_can_save(path: &Path) -> Result<()> {
+    let fail = |e: io::Error| at(path, ModelFileProblem::Write { kind: e.kind(), message: e.to_string() });
+    let (dir, name) = split(path).map_err(fail)?;
+    let (tmp, file) = create_temp(&dir, &name).map_err(fail)?;
+    drop(file);
+    std::fs::remove_file(&tmp).map_err(fail)
+}
+
+/// The process's count of temporary files, so that two saves never pick the same name.
+static TEMP_FILES: AtomicU64 = AtomicU64::new(0);
+
+/// How many names [`write_atomically`] tries before giving up.
+const TEMP_ATTEMPTS: u64 = 1000;
+
+/// Writes a file so that a crash or a power cut at any moment leaves either the old file or
+/// the whole new one at `path`:
+///
+/// 1. `write` fills a new temporary file in the same folder, named
+///    `.<name>.<process id>.<n>.tmp` and created with `create_new`, which refuses an existing
+///    file or symbolic link of that name (so nothing is ever written through a link someone
+///    left there; the next `n` is tried instead);
+/// 2. the file is flushed to the disk (`sync_all`);
+/// 3. it is renamed over `path` (one atomic step on the same file system);
+/// 4. the folder is flushed, so that the rename itself is on the disk (on Unix).
+///
+/// On any failure the temporary file is removed and `path` is left as it was. A `path` that
+/// is a folder is refused before anything is written.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    let (dir, name) = split(path)?;
+    let (tmp, mut file) = create_temp(&dir, &name)?;
+    let mut renamed = false;
+    let result = (|| {
+        write(&mut file)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        renamed = true;
+        sync_dir(&dir)
+    })();
+    if result.is_err() && !renamed {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The folder and the file name of `path`, refusing a path that is a folder or names none.
+fn split(path: &Path) -> io::Result<(PathBuf, OsString)> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{} does not name a file", path.display()))
+    })?;
+    if path.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{} is a folder", path.display())));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the folder {} does not exist", dir.display()),
+        ));
+    }
+    Ok((dir, name.to_os_string()))
+}
+
+/// A new, empty temporary file for `name` in `dir`, and its path.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
+    for _ in 0..TEMP_ATTEMPTS {
+        let n = TEMP_FILES.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        // `create_new` is O_CREAT | O_EXCL: it fails on any existing name, symbolic links
+        // included, rather than following them.
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{TEMP_ATTEMPTS} temporary file names in {} are all taken", dir.display()),
+    ))
+}
+
+/// Flushes a folder's entries (a rename in it) to the disk.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Elsewhere a folder cannot be opened as a file; the rename is left to the file system.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
 
 /// The model in the file format, as bytes.
 pub fn encode(model: &Sequential) -> Result<Vec<u8>> {

@@ -398,26 +398,14 @@ fn encode_png(
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` + `.tmp`, then renames that over `path`.
+/// Writes `bytes` to `path` as a model is saved: through a new temporary file, flushed and
+/// renamed over `path` ([`crate::save::write_atomically`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.display().to_string();
-    let failed = |e: std::io::Error| {
-        Error::Image(ImageError::Write { name: name.clone(), kind: e.kind(), message: e.to_string() })
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        return Err(failed(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("the folder {} does not exist", dir.display()),
-        )));
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, bytes).map_err(failed)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        // Best effort: do not leave the temporary file behind; the rename error is what matters.
-        let _ = std::fs::remove_file(&tmp);
-        failed(e)
+    crate::save::write_atomically(path, |file| std::io::Write::write_all(file, bytes)).map_err(|e| {
+        Error::Image(ImageError::Write {
+            name: path.display().to_string(),
+            kind: e.kind(),
+            message: e.to_string(),
+        })
     })
 }
