@@ -346,6 +346,39 @@ fn a_model_file_with_too_many_layers_or_dimensions_does_not_load() {
     assert_eq!(file_problem(&rank).1, ModelFileProblem::InputRank { rank: 9, limit: 8 });
 }
 
+fn conv_layer(kernel: [u32; 4], strides: (u32, u32), same: bool, activation: u8) -> Vec<u8> {
+    let mut bytes = vec![1];
+    kernel.iter().chain(&[strides.0, strides.1]).for_each(|v| bytes.extend(v.to_le_bytes()));
+    bytes.extend([u8::from(same), activation]);
+    let weights = kernel.iter().product::<u32>() + kernel[3];
+    bytes.extend(vec![0; 4 * weights as usize]);
+    bytes
+}
+
+/// Found by `tests/fuzz.rs` (`model-settings`, seed 1592639710, case 1863) with the layer
+/// limits switched off: an average pooling of a 16,777,244 × 3 window with `same` padding
+/// loaded and then took 12.8 s for one digit (the loops visit every row of the window).
+/// With the limits, the file is refused at once.
+#[test]
+fn fuzz_found_an_average_pool_of_16777244_by_3_same_that_ran_for_seconds() {
+    let mut avg = pool_layer((16_777_244, 3), (2, 2), true);
+    avg[0] = 3;
+    let bytes = model_file(
+        &[28, 28, 1],
+        &[
+            conv_layer([3, 3, 1, 3], (2, 2), true, 1),
+            avg,
+            conv_layer([2, 2, 3, 2], (1, 1), false, 0),
+            vec![4],
+            dense_layer(72, 3),
+        ],
+    );
+    let (layer, problem) = file_problem(&bytes);
+    assert_eq!(layer, Some(2));
+    let expected = GeometryError::TooLarge { what: "window", value: 16_777_244, limit: MAX_WINDOW };
+    assert_eq!(problem, ModelFileProblem::Invalid(Box::new(Error::Geometry(expected))));
+}
+
 #[test]
 fn typed_model_file_errors_carry_their_numbers() {
     let bytes = encode(&common::tiny_convnet(&[8, 8, 1], 3, 1)).unwrap();
