@@ -520,3 +520,19 @@ fn running_out_of_memory_is_named_as_such() {
     assert_eq!(e, IdxError::OutOfMemory { announced: 1000 });
     assert_eq!(e.to_string(), "not enough memory for the 1000 bytes of values the IDX header announces");
 }
+
+/// Found by `tests/fuzz.rs` (`idx-plain`, seed 77, case 288912): five dimensions whose
+/// product overflows before the last one, 0. The reader was right (an axis of 0 makes the
+/// array empty, whatever the others say); the fuzz suite's own check multiplied first.
+#[test]
+fn fuzz_found_an_empty_array_whose_other_dimensions_overflow() {
+    let dims = [0x0ffb_e227, 0xe10c_ff1b, 0x5f9e_4ea7, 0xc83c_d379, 0];
+    let array = one_second(|| read_idx(&header(0x08, &dims)[..])).unwrap();
+    assert_eq!(array.dims, dims.map(|d| d as usize));
+    assert!(array.is_empty());
+    // As MNIST images or labels it is refused for its shape, not its size.
+    let e = mnist::images_from_idx(array.clone(), Path::new("x")).unwrap_err();
+    assert!(matches!(e, Error::Mnist(MnistError::NotImages { .. })), "{e}");
+    let e = mnist::labels_from_idx(array, Path::new("x")).unwrap_err();
+    assert!(matches!(e, Error::Mnist(MnistError::NotLabels { .. })), "{e}");
+}

@@ -36,7 +36,9 @@ pub struct Sequential {
 
 impl Sequential {
     /// An empty model for samples of `input_shape` (without the batch axis), e.g.
-    /// `&[28, 28, 1]`. `seed` makes the initial weights reproducible.
+    /// `&[28, 28, 1]`. `seed` makes the initial weights reproducible. The input shape is
+    /// checked (no axis of 0, at most [`MAX_VALUES`](crate::limits::MAX_VALUES) values) when
+    /// the first layer is added.
     pub fn new(input_shape: &[usize], seed: u64) -> Sequential {
         Sequential { input_shape: input_shape.to_vec(), entries: Vec::new(), init: Init::new(seed), work: 0 }
     }
