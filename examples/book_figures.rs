@@ -98,7 +98,7 @@ fn main() -> convnets::Result<()> {
     for (name, svg) in figures {
         let path = PathBuf::from(IMAGES).join(name);
         std::fs::write(&path, svg.finish())
-            .map_err(|e| convnets::Error::Image(format!("{} cannot be written: {e}", path.display())))?;
+            .map_err(|e| convnets::Error::image(format!("{} cannot be written: {e}", path.display())))?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -31,7 +31,7 @@ fn main() -> convnets::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| convnets::Error::Model(format!("cannot start {threads} threads: {e}")))?;
+        .map_err(|e| convnets::Error::model(format!("cannot start {threads} threads: {e}")))?;
     let (warm_up, times) = pool.install(|| -> convnets::Result<_> {
         let mut plan = Plan::new(&model, ConvAlgorithm::Auto, threads)?;
         for _ in 0..20 {

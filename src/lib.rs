@@ -33,8 +33,8 @@ pub mod textbook;
 
 pub use app::{augment, experiment, picture, plot, save, serve, visualize};
 pub use textbook::{
-    activation, conv, dense, error, flatten, geometry, gradcheck, idx, init, layer, loss, metrics, mnist,
-    model, optim, padding, pool, shape, spec, tensor, testing, train, weights,
+    activation, conv, dense, error, flatten, geometry, gradcheck, idx, init, layer, limits, loss, metrics,
+    mnist, model, optim, padding, pool, shape, spec, tensor, testing, train, weights,
 };
 
 pub use engine::{ConvAlgorithm, Plan};

@@ -9,13 +9,14 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use convnets::augment::{self, Augmentation};
+use convnets::error::ModelFileProblem;
 use convnets::experiment::Experiment;
 use convnets::metrics::{argmax_rows, to_categorical};
-use convnets::mnist::{Mnist, load_data};
+use convnets::mnist::{self, Mnist, load_data};
 use convnets::model::{book_model, no_max_pooling_model};
 use convnets::optim::RmsProp;
 use convnets::picture::{self, Gray, read_image, to_mnist};
-use convnets::save::{load_model, save_model};
+use convnets::save::{check_can_save, load_model, save_model};
 use convnets::train::{FitExtras, FitOptions, Progress};
 use convnets::{ConvAlgorithm, Plan, Result, Tensor};
 use convnets::{experiment, plot, serve, visualize};
@@ -174,12 +175,12 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Summary { no_max_pooling } => {
             let model = if no_max_pooling { no_max_pooling_model(0) } else { book_model(0) };
-            model.map(|m| out!("{}", m.summary().trim_end()))
+            model.map(|m| out!("{}", m.summary().trim_end())).map_err(CliError::from)
         }
         Command::Train(args) => train(&args).map(|_| ()),
         Command::Serve(args) => serve(&args),
         Command::Evaluate { model, data, threads } => evaluate(&model, &data, threads),
-        Command::Predict { model, images } => predict(&model, &images),
+        Command::Predict { model, images } => predict(&model, &images).map_err(CliError::from),
         Command::Experiment { name, data, out, epochs } => run_experiment(name, &data, &out, epochs),
         Command::Visualize { model, index, image, classes, out, data } => {
             visualize(&model, index, image.as_deref(), &classes, &out, &data)
@@ -194,9 +195,113 @@ fn main() -> ExitCode {
     }
 }
 
+/// The most images a training step may take (`--batch-size`): a step keeps every layer's
+/// activations and gradients for each image of its batch, about 200 KB per image for the
+/// book's model (a batch of 1024 peaked at 434 MB, the data included), so 2048 images take
+/// about 400 MB. Keras's default batch is 32, the book's 64.
+const MAX_BATCH_SIZE: usize = 2048;
+
+/// The most threads `--threads` may ask for.
+const MAX_THREADS: usize = 1024;
+
+/// Why the command line stopped: a flag that makes no sense (refused before any work), or an
+/// error of the crate.
+enum CliError {
+    Flag { flag: &'static str, value: String, reason: String },
+    Run(convnets::Error),
+}
+
+impl From<convnets::Error> for CliError {
+    fn from(e: convnets::Error) -> CliError {
+        CliError::Run(e)
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Flag { flag, value, reason } => write!(f, "{flag} {value}: {reason}"),
+            CliError::Run(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The refusal of `flag` given `value`, and why.
+fn refuse(flag: &'static str, value: impl std::fmt::Display, reason: impl Into<String>) -> CliError {
+    CliError::Flag { flag, value: value.to_string(), reason: reason.into() }
+}
+
+/// Checks every flag of `train` before any work, so that a run that cannot give a useful
+/// result (or cannot keep it) does not start.
+fn check_train_args(args: &TrainArgs) -> std::result::Result<(), CliError> {
+    if args.epochs == 0 {
+        return Err(refuse(
+            "--epochs",
+            0,
+            "train for at least 1 epoch: 0 epochs would report the untrained model",
+        ));
+    }
+    let lr = args.learning_rate;
+    if !lr.is_finite() || lr <= 0.0 {
+        return Err(refuse(
+            "--learning-rate",
+            lr,
+            "the learning rate must be a finite number above 0 (the book's RMSprop uses 0.001): \
+             0 would not learn, and a negative rate climbs the loss instead of descending it",
+        ));
+    }
+    if args.batch_size == 0 {
+        return Err(refuse("--batch-size", 0, "a step needs at least 1 image"));
+    }
+    if args.batch_size > MAX_BATCH_SIZE {
+        return Err(refuse(
+            "--batch-size",
+            args.batch_size,
+            format!(
+                "at most {MAX_BATCH_SIZE} images per step: a step keeps every image's activations and \
+                 gradients in memory (the book uses 64)"
+            ),
+        ));
+    }
+    if args.limit == Some(0) {
+        return Err(refuse("--limit", 0, "train on at least 1 image"));
+    }
+    check_threads(args.threads)?;
+    if let Some(path) = &args.save {
+        check_can_save(path).map_err(|e| match e {
+            convnets::Error::ModelFile(e) => {
+                let why = match e.problem {
+                    ModelFileProblem::Write { message, .. } => message,
+                    other => other.to_string(),
+                };
+                refuse("--save", path.display(), format!("cannot save there: {why}"))
+            }
+            other => CliError::Run(other),
+        })?;
+    }
+    Ok(())
+}
+
+/// Refuses more threads than [`MAX_THREADS`].
+fn check_threads(threads: usize) -> std::result::Result<(), CliError> {
+    if threads > MAX_THREADS {
+        return Err(refuse("--threads", threads, format!("at most {MAX_THREADS} (0: one per core)")));
+    }
+    Ok(())
+}
+
+/// Loads a model for a command that runs it on MNIST digits, and checks that it takes
+/// 28×28×1 images and gives 10 classes, before any data is read.
+fn load_mnist_model(path: &Path) -> Result<convnets::Sequential> {
+    let model = load_model(path)?;
+    mnist::check_model(&model)?;
+    Ok(model)
+}
+
 /// Trains the book's model as `args` say, with a progress bar, saves it if asked to, and
 /// reports its test accuracy. Returns the trained model.
-fn train(args: &TrainArgs) -> Result<convnets::Sequential> {
+fn train(args: &TrainArgs) -> std::result::Result<convnets::Sequential, CliError> {
+    check_train_args(args)?;
     use_threads(args.threads)?;
     let Mnist { train_images, train_labels, test_images, test_labels } = load_data(&args.data)?;
     // Copy the first N images only when asked to: the full set is 188 MB of f32.
@@ -204,15 +309,19 @@ fn train(args: &TrainArgs) -> Result<convnets::Sequential> {
         Some(n) if n < train_labels.len() => (train_images.batch_range(0, n)?, n),
         _ => (train_images, train_labels.len()),
     };
+    let mut batch_size = args.batch_size;
+    if batch_size > n {
+        out!("--batch-size {batch_size} is more than the {n} training images: using batches of {n}");
+        batch_size = n;
+    }
     let y = to_categorical(&train_labels[..n], 10)?;
     let mut model = book_model(args.seed)?;
     let mut plan = Plan::new(&model, args.conv, rayon::current_num_threads())?;
     let mut optimizer = RmsProp::new(args.learning_rate);
-    let options = FitOptions { epochs: args.epochs, batch_size: args.batch_size, seed: args.seed };
+    let options = FitOptions { epochs: args.epochs, batch_size, seed: args.seed };
     out!(
-        "Training on {n} images: {} epoch(s), batch size {}, RMSprop lr {}, {} thread(s)",
+        "Training on {n} images: {} epoch(s), batch size {batch_size}, RMSprop lr {}, {} thread(s)",
         args.epochs,
-        args.batch_size,
         args.learning_rate,
         rayon::current_num_threads()
     );
@@ -250,15 +359,18 @@ fn train(args: &TrainArgs) -> Result<convnets::Sequential> {
         }
     })?;
     bar.finish_and_clear();
-    if let Some(path) = &args.save {
-        save_model(&model, path)?;
-        out!("saved the model to {}", path.display());
-    }
+    // Save first (a crash later must not lose the trained model), but report the test
+    // results even if the save failed, then say so.
+    let saved = match &args.save {
+        Some(path) => save_model(&model, path).map(|()| out!("saved the model to {}", path.display())),
+        None => Ok(()),
+    };
     report_test(&mut model, &test_images, &test_labels)?;
+    saved?;
     Ok(model)
 }
 
-fn serve(args: &ServeArgs) -> Result<()> {
+fn serve(args: &ServeArgs) -> std::result::Result<(), CliError> {
     let model = match &args.model {
         Some(path) => load_model(path)?,
         None if Path::new(CACHED_MODEL).is_file() => {
@@ -270,7 +382,7 @@ fn serve(args: &ServeArgs) -> Result<()> {
             let save = PathBuf::from(CACHED_MODEL);
             if let Some(dir) = save.parent() {
                 std::fs::create_dir_all(dir)
-                    .map_err(|e| convnets::Error::ModelFile(format!("{}: {e}", dir.display())))?;
+                    .map_err(|e| convnets::Error::model(format!("cannot create {}: {e}", dir.display())))?;
             }
             train(&TrainArgs {
                 epochs: args.epochs,
@@ -290,24 +402,28 @@ fn serve(args: &ServeArgs) -> Result<()> {
         out!("no test digits for the page: {why}");
     }
     let playground = serve::Playground::new(model, args.conv, digits)?;
-    serve::run(playground, args.port, |address| {
+    Ok(serve::run(playground, args.port, |address| {
         out!("the playground is at http://{address}/  (Ctrl-C stops it)");
-    })
+    })?)
 }
 
-fn evaluate(model: &Path, data: &Path, threads: usize) -> Result<()> {
+fn evaluate(model: &Path, data: &Path, threads: usize) -> std::result::Result<(), CliError> {
+    check_threads(threads)?;
     use_threads(threads)?;
-    let mut model = load_model(model)?;
+    let mut model = load_mnist_model(model)?;
     let Mnist { test_images, test_labels, .. } = load_data(data)?;
-    report_test(&mut model, &test_images, &test_labels)
+    Ok(report_test(&mut model, &test_images, &test_labels)?)
 }
 
 fn predict(model: &Path, images: &[PathBuf]) -> Result<()> {
-    let mut model = load_model(model)?;
+    let mut model = load_mnist_model(model)?;
     for path in images {
         let digit = to_mnist(&read_image(path)?)?;
         let probs = model.forward(&digit)?;
-        let best = argmax_rows(probs)?[0];
+        let best = argmax_rows(probs)?
+            .first()
+            .copied()
+            .ok_or_else(|| convnets::Error::model("the model gave no output for the picture"))?;
         let listed: Vec<String> =
             probs.data().iter().enumerate().map(|(d, p)| format!("{d}: {p:.3}")).collect();
         out!("{}: {best} ({:.1}%)   [{}]", path.display(), 100.0 * probs.data()[best], listed.join(", "));
@@ -322,32 +438,36 @@ fn visualize(
     classes: &[usize],
     out: &Path,
     data: &Path,
-) -> Result<()> {
-    let mut model = load_model(model)?;
+) -> std::result::Result<(), CliError> {
+    let mut model = load_mnist_model(model)?;
     let (image, what) = match own {
         Some(path) => (to_mnist(&read_image(path)?)?, path.display().to_string()),
         None => {
             let test = load_data(data)?;
-            let image = test.test_images.batch_range(index, index + 1).map_err(|_| {
-                convnets::Error::Model(format!(
-                    "there is no test image {index} (0 to {})",
-                    test.test_labels.len().saturating_sub(1)
-                ))
-            })?;
+            let count = test.test_labels.len();
+            if index >= count {
+                let reason = match count {
+                    0 => "the test set is empty".to_string(),
+                    _ => format!("there is no test image {index} (0 to {})", count - 1),
+                };
+                return Err(refuse("--index", index, reason));
+            }
+            let image = test.test_images.batch_range(index, index + 1)?;
             (image, format!("test image {index} (label {})", test.test_labels[index]))
         }
     };
     let probs = model.forward(&image)?.data().to_vec();
     let mut ranked: Vec<usize> = (0..probs.len()).collect();
     ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    let best = ranked.first().copied().unwrap_or(0);
-    out!("{what}: predicted {best} ({:.1}%)", 100.0 * probs.get(best).copied().unwrap_or(0.0));
+    // `load_mnist_model` checked there are 10 classes.
+    let Some(&best) = ranked.first() else {
+        return Err(convnets::Error::model("the model gave no output for the image").into());
+    };
+    out!("{what}: predicted {best} ({:.1}%)", 100.0 * probs[best]);
     if let Some(&bad) = classes.iter().find(|&&c| c >= probs.len()) {
-        return Err(convnets::Error::Model(format!(
-            "--class {bad}: the model has {} classes (0 to {})",
-            probs.len(),
-            probs.len().saturating_sub(1)
-        )));
+        let reason =
+            format!("the model has {} classes (0 to {})", probs.len(), probs.len().saturating_sub(1));
+        return Err(refuse("--class", bad, reason));
     }
     let classes =
         if classes.is_empty() { ranked.iter().take(2).copied().collect() } else { classes.to_vec() };
@@ -359,7 +479,7 @@ fn visualize(
     pictures.extend(visualize::pattern_grids(&mut model, 16, 40)?);
     pictures.extend(visualize::grad_cam_overlays(&mut model, &image, &classes)?);
 
-    std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| convnets::Error::image(format!("{}: {e}", out.display())))?;
     for (name, picture) in &pictures {
         let path = out.join(name);
         picture::write_png(&path, picture)?;
@@ -368,7 +488,15 @@ fn visualize(
     Ok(())
 }
 
-fn run_experiment(which: Experiment, data: &Path, out: &Path, epochs: Option<usize>) -> Result<()> {
+fn run_experiment(
+    which: Experiment,
+    data: &Path,
+    out: &Path,
+    epochs: Option<usize>,
+) -> std::result::Result<(), CliError> {
+    if epochs == Some(0) {
+        return Err(refuse("--epochs", 0, "train for at least 1 epoch"));
+    }
     let data = load_data(data)?;
     let started = Instant::now();
     let runs = match which {
@@ -409,7 +537,7 @@ fn run_experiment(which: Experiment, data: &Path, out: &Path, epochs: Option<usi
 /// `<name>_accuracy.png` and `<name>_loss.png`: training (dashed) and test (solid) curves of
 /// every run, one colour per run.
 fn save_plots(name: &str, runs: &[experiment::Run], out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| convnets::Error::Image(format!("{}: {e}", out.display())))?;
+    std::fs::create_dir_all(out).map_err(|e| convnets::Error::image(format!("{}: {e}", out.display())))?;
     let colours = [plot::BLUE, plot::ORANGE, plot::GREEN, plot::RED, plot::PURPLE];
     let curves = |train: fn(&experiment::Run) -> &Vec<f64>, test: fn(&experiment::Run) -> &Vec<f64>| {
         let mut series = Vec::new();
@@ -450,7 +578,7 @@ fn use_threads(threads: usize) -> Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
-        .map_err(|e| convnets::Error::Model(format!("cannot start {threads} threads: {e}")))
+        .map_err(|e| convnets::Error::model(format!("cannot start {threads} threads: {e}")))
 }
 
 /// Prints a line above the progress bar, or plainly when there is no terminal to draw on.

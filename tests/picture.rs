@@ -66,7 +66,7 @@ fn assert_close(actual: &[f32], expected: &[f32], atol: f32) {
 
 fn image_error(result: convnets::Result<Gray>) -> String {
     match result {
-        Err(Error::Image(message)) => message,
+        Err(Error::Image(message)) => message.to_string(),
         other => panic!("expected an image error, got {other:?}"),
     }
 }
@@ -103,7 +103,7 @@ fn write_png_into_a_missing_folder_is_an_error() {
     let path = temp_path("no-such-folder").join("out.png");
     let image = Rgb { width: 1, height: 1, pixels: vec![[1, 2, 3]] };
     match write_png(&path, &image) {
-        Err(Error::Image(message)) => assert!(message.contains("does not exist"), "{message}"),
+        Err(Error::Image(message)) => assert!(message.to_string().contains("does not exist"), "{message}"),
         other => panic!("expected an image error, got {other:?}"),
     }
 }

@@ -103,7 +103,7 @@ impl Augmentation {
             if !(value.is_finite() && value >= 0.0 && value < below) {
                 let range =
                     if below.is_finite() { format!("in [0, {below})") } else { "finite and ≥ 0".into() };
-                return Err(Error::Geometry(format!("augmentation {name} is {value}, but must be {range}")));
+                return Err(Error::geometry(format!("augmentation {name} is {value}, but must be {range}")));
             }
         }
         Ok(())
@@ -205,7 +205,7 @@ impl Affine {
         let [[a, b, tx], [c, d, ty]] = self.matrix;
         let det = a * d - b * c;
         if det == 0.0 || !det.is_finite() || !tx.is_finite() || !ty.is_finite() {
-            return Err(Error::Geometry(format!(
+            return Err(Error::geometry(format!(
                 "the affine transform {:?} cannot be undone (its determinant is {det})",
                 self.matrix
             )));
@@ -313,19 +313,19 @@ fn mix(x: u64) -> u64 {
 pub fn sample_sheet(image: &Tensor, settings: &Augmentation, count: usize, seed: u64) -> Result<Rgb> {
     let (n, h, w, c) = image.nhwc()?;
     if n != 1 {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "a sample sheet shows one image, of shape (1, H, W, C), but got {n} images (shape {:?})",
             image.shape()
         )));
     }
     let per_image = h * w * c;
     if per_image == 0 {
-        return Err(Error::Image(format!("a sample sheet of a {h}×{w}×{c} image has nothing to draw")));
+        return Err(Error::image(format!("a sample sheet of a {h}×{w}×{c} image has nothing to draw")));
     }
     // Refuse a sheet too large to draw before making `count` copies of the image.
     if count.checked_add(1).and_then(|tiles| tiles.checked_mul(h * w)).is_none_or(|p| p > picture::MAX_PIXELS)
     {
-        return Err(Error::Image(format!(
+        return Err(Error::image(format!(
             "a sample sheet of {count} variants of a {h}×{w} image would be larger than the limit of {} pixels",
             picture::MAX_PIXELS
         )));

@@ -112,7 +112,7 @@ pub struct Plot {
 /// then high, or if the values span more than an `f64` can hold.
 pub fn render(plot: &Plot, width: usize, height: usize) -> Result<Rgb> {
     if width < MIN_SIZE.0 || height < MIN_SIZE.1 || width.checked_mul(height).is_none_or(|n| n > MAX_PIXELS) {
-        return Err(Error::Image(format!(
+        return Err(Error::image(format!(
             "a plot cannot be {width}×{height} pixels: it needs at least {}×{} and at most {MAX_PIXELS} pixels",
             MIN_SIZE.0, MIN_SIZE.1
         )));
@@ -133,7 +133,7 @@ pub fn render(plot: &Plot, width: usize, height: usize) -> Result<Rgb> {
     // Half of the last x tick label may stick out to the right of the frame.
     let right = width - 2 * PAD;
     if left + 40 > right || top + 40 > bottom {
-        return Err(Error::Image(format!(
+        return Err(Error::image(format!(
             "a {width}×{height} plot has no room left for the data beside its labels"
         )));
     }
@@ -216,7 +216,7 @@ fn y_range(plot: &Plot) -> Result<(f64, f64)> {
         return if lo < hi && (hi - lo).is_finite() {
             Ok((lo, hi))
         } else {
-            Err(Error::Image(format!(
+            Err(Error::image(format!(
                 "a plot's y range must go from a low to a higher finite value, not {lo} to {hi}"
             )))
         };
@@ -239,7 +239,7 @@ fn y_range(plot: &Plot) -> Result<(f64, f64)> {
     if (hi - lo).is_finite() {
         Ok((lo, hi))
     } else {
-        Err(Error::Image("the plotted values span more than an f64 can hold".into()))
+        Err(Error::image("the plotted values span more than an f64 can hold"))
     }
 }
 

@@ -17,18 +17,29 @@
 //! padding: 0 valid, 1 same;  activation: 0 linear, 1 relu, 2 softmax
 //! ```
 //!
-//! Every number is little-endian. Loading reads the whole file, checks every count against
-//! the bytes actually left before allocating anything, and rebuilds the model layer by layer,
-//! so a kernel that does not fit its input is caught exactly as when building by hand.
-//! Saving writes a temporary file next to the target and renames it over the target, so an
-//! interrupted save never leaves half a model behind.
+//! Every number is little-endian. Loading reads the whole file (at most [`MAX_FILE_BYTES`]),
+//! checks every count against the bytes actually left before allocating anything, and
+//! rebuilds the model layer by layer, so a kernel that does not fit its input, or a layer that
+//! breaks one of the [limits](crate::limits), is caught exactly as when building by hand: a
+//! model that loads is safe to run. At most [`MAX_RANK`] input dimensions and [`MAX_LAYERS`]
+//! layers.
+//!
+//! Saving survives a crash or a power cut at any moment: the model is written to a new
+//! temporary file in the target's folder (`.<name>.<pid>.<n>.tmp`, created only if no file,
+//! and no symbolic link, has that name), flushed to the disk, renamed over the target, and the
+//! folder is flushed too (see [`write_atomically`]). The target holds the old model or the
+//! new one, never half of one; a failed save removes its temporary file.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use byteorder::{ByteOrder, LittleEndian, WriteBytesExt};
+use byteorder::{ByteOrder, LittleEndian};
 
 use crate::activation::Activation;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelFileError, ModelFileProblem, Result};
 use crate::model::Sequential;
 use crate::padding::Padding;
 use crate::spec::LayerSpec;
@@ -38,29 +49,146 @@ use crate::tensor::{Tensor, element_count};
 pub const MAGIC: &[u8; 8] = b"CONVNETS";
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 1;
+/// The largest model file this build reads or writes: 256 MiB, 64 million weights (the
+/// book's model takes 373 KB).
+pub const MAX_FILE_BYTES: u64 = 1 << 28;
+/// The most input dimensions a model file may give.
+pub const MAX_RANK: usize = 8;
+/// The most layers a model file may hold.
+pub const MAX_LAYERS: usize = 1024;
 
-fn file_error(path: &Path, reason: impl std::fmt::Display) -> Error {
-    Error::ModelFile(format!("{}: {reason}", path.display()))
+/// A model-file error about the file at `path`.
+fn at(path: &Path, problem: ModelFileProblem) -> Error {
+    Error::ModelFile(ModelFileError { path: Some(path.to_path_buf()), layer: None, problem })
+}
+
+/// A model-file error with no file named yet (while encoding or decoding bytes).
+fn bad(problem: ModelFileProblem) -> Error {
+    Error::ModelFile(ModelFileError::new(problem))
 }
 
 // ANCHOR: save
-/// Writes `model` to `path` in the format above (atomically: a temporary file, then a rename).
+/// Writes `model` to `path` in the format above, atomically (see [`write_atomically`]).
 pub fn save_model(model: &Sequential, path: &Path) -> Result<()> {
-    let bytes = encode(model)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, &bytes).map_err(|e| file_error(path, format!("cannot write: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| file_error(path, format!("cannot replace: {e}")))
+    let bytes = encode(model).map_err(|e| match e {
+        Error::ModelFile(e) => Error::ModelFile(ModelFileError { path: Some(path.to_path_buf()), ..e }),
+        other => other,
+    })?;
+    write_atomically(path, |file| file.write_all(&bytes))
+        .map_err(|e| at(path, ModelFileProblem::Write { kind: e.kind(), message: e.to_string() }))
 }
 // ANCHOR_END: save
+
+/// Checks, before any work, that a model could be saved to `path`: its folder exists and a
+/// file can be created there, and `path` is not a folder. (Creates and removes a temporary
+/// file, as a save would.)
+pub fn check_can_save(path: &Path) -> Result<()> {
+    let fail = |e: io::Error| at(path, ModelFileProblem::Write { kind: e.kind(), message: e.to_string() });
+    let (dir, name) = split(path).map_err(fail)?;
+    let (tmp, file) = create_temp(&dir, &name).map_err(fail)?;
+    drop(file);
+    std::fs::remove_file(&tmp).map_err(fail)
+}
+
+/// The process's count of temporary files, so that two saves never pick the same name.
+static TEMP_FILES: AtomicU64 = AtomicU64::new(0);
+
+/// How many names [`write_atomically`] tries before giving up.
+const TEMP_ATTEMPTS: u64 = 1000;
+
+/// Writes a file so that a crash or a power cut at any moment leaves either the old file or
+/// the whole new one at `path`:
+///
+/// 1. `write` fills a new temporary file in the same folder, named
+///    `.<name>.<process id>.<n>.tmp` and created with `create_new`, which refuses an existing
+///    file or symbolic link of that name (so nothing is ever written through a link someone
+///    left there; the next `n` is tried instead);
+/// 2. the file is flushed to the disk (`sync_all`);
+/// 3. it is renamed over `path` (one atomic step on the same file system);
+/// 4. the folder is flushed, so that the rename itself is on the disk (on Unix).
+///
+/// On any failure the temporary file is removed and `path` is left as it was. A `path` that
+/// is a folder is refused before anything is written.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+    let (dir, name) = split(path)?;
+    let (tmp, mut file) = create_temp(&dir, &name)?;
+    let mut renamed = false;
+    let result = (|| {
+        write(&mut file)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        renamed = true;
+        sync_dir(&dir)
+    })();
+    if result.is_err() && !renamed {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The folder and the file name of `path`, refusing a path that is a folder or names none.
+fn split(path: &Path) -> io::Result<(PathBuf, OsString)> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{} does not name a file", path.display()))
+    })?;
+    if path.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{} is a folder", path.display())));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("the folder {} does not exist", dir.display()),
+        ));
+    }
+    Ok((dir, name.to_os_string()))
+}
+
+/// A new, empty temporary file for `name` in `dir`, and its path.
+fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(PathBuf, File)> {
+    for _ in 0..TEMP_ATTEMPTS {
+        let n = TEMP_FILES.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        // `create_new` is O_CREAT | O_EXCL: it fails on any existing name, symbolic links
+        // included, rather than following them.
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{TEMP_ATTEMPTS} temporary file names in {} are all taken", dir.display()),
+    ))
+}
+
+/// Flushes a folder's entries (a rename in it) to the disk.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Elsewhere a folder cannot be opened as a file; the rename is left to the file system.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
 
 /// The model in the file format, as bytes.
 pub fn encode(model: &Sequential) -> Result<Vec<u8>> {
     let mut out = MAGIC.to_vec();
     let put = |out: &mut Vec<u8>, v: usize| -> Result<()> {
-        let v =
-            u32::try_from(v).map_err(|_| Error::ModelFile(format!("{v} does not fit the format's u32")))?;
-        out.write_u32::<LittleEndian>(v).map_err(|e| Error::ModelFile(e.to_string()))
+        let v = u32::try_from(v).map_err(|_| bad(ModelFileProblem::NotU32 { value: v }))?;
+        out.extend(v.to_le_bytes());
+        Ok(())
     };
     put(&mut out, VERSION as usize)?;
     put(&mut out, model.input_shape().len())?;
@@ -107,6 +235,9 @@ pub fn encode(model: &Sequential) -> Result<Vec<u8>> {
             }
         }
     }
+    if out.len() as u64 > MAX_FILE_BYTES {
+        return Err(bad(ModelFileProblem::TooLarge { bytes: out.len() as u64, limit: MAX_FILE_BYTES }));
+    }
     Ok(out)
 }
 
@@ -131,59 +262,59 @@ struct Cursor<'a> {
     pos: usize,
 }
 
+/// A problem found while reading a model file.
+type Parsed<T> = std::result::Result<T, ModelFileProblem>;
+
 impl Cursor<'_> {
-    fn take(&mut self, n: usize, what: &str) -> std::result::Result<&[u8], String> {
+    fn take(&mut self, n: usize, what: &'static str) -> Parsed<&[u8]> {
         let left = self.bytes.len() - self.pos;
         if n > left {
-            return Err(format!(
-                "truncated: {what} needs {n} bytes at offset {} but {left} are left",
-                self.pos
-            ));
+            return Err(ModelFileProblem::Truncated { what, offset: self.pos, needed: n, left });
         }
         self.pos += n;
         Ok(&self.bytes[self.pos - n..self.pos])
     }
 
-    fn u8(&mut self, what: &str) -> std::result::Result<u8, String> {
+    fn u8(&mut self, what: &'static str) -> Parsed<u8> {
         Ok(self.take(1, what)?[0])
     }
 
-    fn u32(&mut self, what: &str) -> std::result::Result<usize, String> {
+    fn u32(&mut self, what: &'static str) -> Parsed<usize> {
         Ok(LittleEndian::read_u32(self.take(4, what)?) as usize)
     }
 
-    fn pair(&mut self, what: &str) -> std::result::Result<(usize, usize), String> {
+    fn pair(&mut self, what: &'static str) -> Parsed<(usize, usize)> {
         Ok((self.u32(what)?, self.u32(what)?))
     }
 
     /// `count` f32 values; the count is checked against the bytes left before allocating.
-    fn floats(&mut self, count: Option<usize>, what: &str) -> std::result::Result<Vec<f32>, String> {
-        let bytes =
-            count.and_then(|c| c.checked_mul(4)).ok_or_else(|| format!("{what}: the size overflows"))?;
+    fn floats(&mut self, count: Option<usize>, what: &'static str) -> Parsed<Vec<f32>> {
+        let bytes = count.and_then(|c| c.checked_mul(4)).ok_or(ModelFileProblem::SizeOverflow { what })?;
         let raw = self.take(bytes, what)?;
         let mut values = vec![0.0; bytes / 4];
         LittleEndian::read_f32_into(raw, &mut values);
         Ok(values)
     }
 
-    fn padding(&mut self) -> std::result::Result<Padding, String> {
+    fn padding(&mut self) -> Parsed<Padding> {
         match self.u8("padding")? {
             0 => Ok(Padding::Valid),
             1 => Ok(Padding::Same),
-            code => Err(format!("unknown padding code {code}")),
+            code => Err(ModelFileProblem::UnknownCode { what: "padding code", code }),
         }
     }
 
-    fn activation(&mut self) -> std::result::Result<Activation, String> {
+    fn activation(&mut self) -> Parsed<Activation> {
         match self.u8("activation")? {
             0 => Ok(Activation::Linear),
             1 => Ok(Activation::Relu),
             2 => Ok(Activation::Softmax),
-            code => Err(format!("unknown activation code {code}")),
+            code => Err(ModelFileProblem::UnknownCode { what: "activation code", code }),
         }
     }
 
-    fn layer(&mut self) -> std::result::Result<LayerSpec, String> {
+    fn layer(&mut self) -> Parsed<LayerSpec> {
+        let invalid = |e: Error| ModelFileProblem::Invalid(Box::new(e));
         Ok(match self.u8("layer tag")? {
             1 => {
                 let (kh, kw) = self.pair("conv kernel size")?;
@@ -193,7 +324,7 @@ impl Cursor<'_> {
                 let shape = [kh, kw, in_c, filters];
                 let kernel = self.floats(element_count(&shape).ok(), "conv kernel")?;
                 let bias = self.floats(Some(filters), "conv bias")?;
-                let kernel = Tensor::new(&shape, kernel).map_err(|e| e.to_string())?;
+                let kernel = Tensor::new(&shape, kernel).map_err(invalid)?;
                 LayerSpec::Conv2D { kernel, bias, strides, padding, activation }
             }
             tag @ (2 | 3) => {
@@ -211,22 +342,38 @@ impl Cursor<'_> {
                 let activation = self.activation()?;
                 let kernel = self.floats(inputs.checked_mul(units), "dense kernel")?;
                 let bias = self.floats(Some(units), "dense bias")?;
-                let kernel = Tensor::new(&[inputs, units], kernel).map_err(|e| e.to_string())?;
+                let kernel = Tensor::new(&[inputs, units], kernel).map_err(invalid)?;
                 LayerSpec::Dense { kernel, bias, activation }
             }
-            tag => return Err(format!("unknown layer tag {tag}")),
+            code => return Err(ModelFileProblem::UnknownCode { what: "layer tag", code }),
         })
     }
 }
 
 // ANCHOR: load
 /// Reads a model written by [`save_model`]. A wrong magic or version, a truncated file, bytes
-/// left over, or layers whose shapes do not fit together are clear errors.
+/// left over, a file larger than [`MAX_FILE_BYTES`], or layers whose shapes do not fit together
+/// or break the [limits](crate::limits) are clear errors ([`Error::ModelFile`]).
 pub fn load_model(path: &Path) -> Result<Sequential> {
-    let bytes = std::fs::read(path).map_err(|e| file_error(path, format!("cannot read: {e}")))?;
+    let cannot_read =
+        |e: io::Error| at(path, ModelFileProblem::Read { kind: e.kind(), message: e.to_string() });
+    let file = File::open(path).map_err(cannot_read)?;
+    let len = file.metadata().map_err(cannot_read)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(at(path, ModelFileProblem::TooLarge { bytes: len, limit: MAX_FILE_BYTES }));
+    }
+    let mut bytes = Vec::new();
+    // `take`: a file that grows while it is read still stops at the limit.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(at(
+            path,
+            ModelFileProblem::TooLarge { bytes: bytes.len() as u64, limit: MAX_FILE_BYTES },
+        ));
+    }
     decode(&bytes).map_err(|e| match e {
-        Error::ModelFile(reason) => file_error(path, reason),
-        other => file_error(path, other),
+        Error::ModelFile(e) => Error::ModelFile(ModelFileError { path: Some(path.to_path_buf()), ..e }),
+        other => at(path, ModelFileProblem::Invalid(Box::new(other))),
     })
 }
 // ANCHOR_END: load
@@ -234,31 +381,33 @@ pub fn load_model(path: &Path) -> Result<Sequential> {
 /// A model from the bytes of a model file.
 pub fn decode(bytes: &[u8]) -> Result<Sequential> {
     let mut r = Cursor { bytes, pos: 0 };
-    let fail = |reason: String| Error::ModelFile(reason);
-    let magic = r.take(MAGIC.len(), "magic").map_err(fail)?;
+    let magic = r.take(MAGIC.len(), "magic").map_err(bad)?;
     if magic != MAGIC {
-        return Err(fail(format!("not a convnets model file (it starts with {magic:?}, not \"CONVNETS\")")));
+        return Err(bad(ModelFileProblem::NotAModelFile { start: magic.to_vec() }));
     }
-    let version = r.u32("version").map_err(fail)?;
+    let version = r.u32("version").map_err(bad)?;
     if version != VERSION as usize {
-        return Err(fail(format!(
-            "format version {version} is not supported (this build reads version {VERSION})"
-        )));
+        return Err(bad(ModelFileProblem::Version { found: version, supported: VERSION }));
     }
-    let rank = r.u32("input rank").map_err(fail)?;
-    if rank > 8 {
-        return Err(fail(format!("an input of {rank} dimensions is not a model input")));
+    let rank = r.u32("input rank").map_err(bad)?;
+    if rank > MAX_RANK {
+        return Err(bad(ModelFileProblem::InputRank { rank, limit: MAX_RANK }));
     }
-    let input: Vec<usize> =
-        (0..rank).map(|_| r.u32("input shape")).collect::<std::result::Result<_, _>>().map_err(fail)?;
-    let count = r.u32("layer count").map_err(fail)?;
+    let input: Vec<usize> = (0..rank).map(|_| r.u32("input shape")).collect::<Parsed<_>>().map_err(bad)?;
+    crate::limits::values("the model", "input", &input)
+        .map_err(|e| bad(ModelFileProblem::Invalid(Box::new(e))))?;
+    let count = r.u32("layer count").map_err(bad)?;
+    if count > MAX_LAYERS {
+        return Err(bad(ModelFileProblem::TooManyLayers { count, limit: MAX_LAYERS }));
+    }
     let mut model = Sequential::new(&input, 0);
-    for i in 0..count {
-        let spec = r.layer().map_err(|e| fail(format!("layer {}: {e}", i + 1)))?;
-        model.add_spec(spec).map_err(|e| fail(format!("layer {}: {e}", i + 1)))?;
+    for i in 1..=count {
+        let in_layer = |problem| Error::ModelFile(ModelFileError { path: None, layer: Some(i), problem });
+        let spec = r.layer().map_err(in_layer)?;
+        model.add_spec(spec).map_err(|e| in_layer(ModelFileProblem::Invalid(Box::new(e))))?;
     }
     if r.pos != bytes.len() {
-        return Err(fail(format!("{} unexpected bytes after the last layer", bytes.len() - r.pos)));
+        return Err(bad(ModelFileProblem::TrailingBytes { count: bytes.len() - r.pos }));
     }
     Ok(model)
 }

@@ -42,10 +42,10 @@ pub fn conv_layers(model: &Sequential) -> Vec<usize> {
 fn check_channel(activation: &Tensor, layer: usize, channel: usize) -> Result<(usize, usize, usize)> {
     let (n, h, w, c) = activation.nhwc()?;
     if n != 1 {
-        return Err(Error::Shape(format!("expected a batch of one image, got {n}")));
+        return Err(Error::shape(format!("expected a batch of one image, got {n}")));
     }
     if channel >= c {
-        return Err(Error::Model(format!("layer {layer} has {c} channels, not {}", channel + 1)));
+        return Err(Error::model(format!("layer {layer} has {c} channels, not {}", channel + 1)));
     }
     Ok((h, w, c))
 }
@@ -146,7 +146,7 @@ fn centre_unit_gradient(model: &mut Sequential, x: &Tensor, layer: usize, filter
 pub fn receptive_field(model: &Sequential, layer: usize) -> Result<(Range<usize>, Range<usize>)> {
     let shape_before = |i: usize| if i == 0 { model.input_shape() } else { model.layer_shapes()[i - 1] };
     let [h, w, _] = shape_before(0)[..] else {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "a receptive field needs image inputs, not {:?}",
             model.input_shape()
         )));
@@ -188,20 +188,20 @@ pub fn class_score_gradient(
 ) -> Result<(Tensor, Tensor)> {
     let n = model.len();
     if layer + 1 >= n {
-        return Err(Error::Model(format!(
+        return Err(Error::model(format!(
             "layer {layer} is not followed by any layer of this {n}-layer model"
         )));
     }
     let activation = model.forward_range(image, 0..layer + 1)?.clone();
     let output = model.forward_range(&activation, layer + 1..n)?;
     let [1, classes] = output.shape()[..] else {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "expected one image's class scores, got shape {:?}",
             output.shape()
         )));
     };
     if class >= classes {
-        return Err(Error::Model(format!("class {class} is not one of the model's {classes} classes")));
+        return Err(Error::model(format!("class {class} is not one of the model's {classes} classes")));
     }
     let mut one_hot = Tensor::zeros(&[1, classes])?;
     one_hot.data_mut()[class] = 1.0;
@@ -308,7 +308,7 @@ pub fn first_filters(model: &Sequential) -> Result<Option<Picture>> {
         return Ok(None);
     };
     let [kh, kw, in_c, filters] = kernel.shape()[..] else {
-        return Err(Error::Shape(format!("a Conv2D kernel of shape {:?}", kernel.shape())));
+        return Err(Error::shape(format!("a Conv2D kernel of shape {:?}", kernel.shape())));
     };
     // HWIO read as one (kh, kw) image with in_c·filters channels: channel f is filter f's
     // weights on input channel 0.

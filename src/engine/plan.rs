@@ -23,9 +23,10 @@ use super::im2col::{ForwardPass, Gradients, WeightGradients, Workspace};
 use super::runs::add_in_order;
 use super::{dense, fused, pool};
 use crate::activation::Activation;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelError, Result, ShapeError};
 use crate::geometry::ConvGeometry;
 use crate::layer::Param;
+use crate::limits;
 use crate::loss::{categorical_crossentropy, softmax_crossentropy, softmax_crossentropy_grad};
 use crate::metrics::count_correct;
 use crate::model::Sequential;
@@ -49,7 +50,7 @@ impl PoolWindow {
     /// The window over an NHWC input of `shape`, with the batch and channel counts.
     fn over(&self, shape: &[usize]) -> Result<(Window2D, usize, usize)> {
         let [n, h, w, c] = shape[..] else {
-            return Err(Error::Shape(format!("pooling expects a 4-D batch, got {shape:?}")));
+            return Err(Error::shape(format!("pooling expects a 4-D batch, got {shape:?}")));
         };
         Ok((Window2D::new((h, w), self.pool, self.strides, self.padding)?, n, c))
     }
@@ -125,15 +126,36 @@ impl Plan {
     /// layer's weights.
     pub fn new(model: &Sequential, conv: ConvAlgorithm, threads: usize) -> Result<Plan> {
         let mut shape = model.input_shape().to_vec();
-        let (mut steps, mut params) = (Vec::new(), 0);
+        let (mut steps, mut params, mut work) = (Vec::new(), 0, 0u64);
+        // The model checked every layer when it was added; the plan checks again what it
+        // compiles (the layers' descriptions), with the same rules, so that no layer of
+        // unchecked size reaches the fast loops.
+        limits::values("the model", "input", &shape)?;
         for i in 0..model.len() {
-            let layer = model.layer(i).ok_or_else(|| Error::Model(format!("no layer {i}")))?;
+            let layer = model.layer(i).ok_or_else(|| Error::model(format!("no layer {i}")))?;
             let spec = layer.spec().ok_or_else(|| {
-                Error::Model(format!(
+                Error::model(format!(
                     "the engine does not know {}: train it with PlainLoops",
                     layer.class_name()
                 ))
             })?;
+            let size = limits::spec(&spec, &shape)?;
+            let recorded = model.layer_shapes()[i];
+            if size.output != recorded {
+                return Err(Error::shape(format!(
+                    "layer {i} ({}) gives {recorded:?} in the model, but its settings give {:?}",
+                    layer.class_name(),
+                    size.output
+                )));
+            }
+            work = work.checked_add(size.work).filter(|&w| w <= limits::MAX_WORK).ok_or(Error::Model(
+                ModelError::TooLarge {
+                    layer: "the model",
+                    what: "multiply-adds per sample",
+                    count: work.checked_add(size.work),
+                    limit: limits::MAX_WORK,
+                },
+            ))?;
             let (op, weights) = compile(spec, &shape, conv)?;
             let weights = match weights {
                 Some((_, _)) if model.is_trainable(i) => {
@@ -235,7 +257,7 @@ impl Plan {
     fn model_params<'a>(&self, model: &'a mut Sequential) -> Result<Vec<Param<'a>>> {
         let params = model.params();
         if params.len() != self.params {
-            return Err(Error::Model(format!(
+            return Err(Error::model(format!(
                 "the model has {} parameter arrays but its plan expects {}: build a new plan after \
                  freezing or unfreezing layers",
                 params.len(),
@@ -250,20 +272,18 @@ impl Plan {
         check_input(model, x)?;
         let n = x.shape().first().copied().unwrap_or(0);
         if n == 0 || y.shape().first() != Some(&n) {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "a step needs a non-empty batch with one target per sample, got {:?} and {:?}",
                 x.shape(),
                 y.shape()
             )));
         }
         if self.steps.last().map(|s| s.op.activation()) != Some(Activation::Softmax) {
-            return Err(Error::Model(
-                "training with cross-entropy needs a model that ends in a softmax".into(),
-            ));
+            return Err(Error::model("training with cross-entropy needs a model that ends in a softmax"));
         }
         let first = self
             .first_trainable
-            .ok_or_else(|| Error::Model("every layer is frozen: there is nothing to train".into()))?;
+            .ok_or_else(|| Error::model("every layer is frozen: there is nothing to train"))?;
         let params = self.model_params(model)?;
         let values: Vec<&[f32]> = params.iter().map(|p| &*p.value).collect();
         let per_shard = n.div_ceil(self.workers.len());
@@ -273,7 +293,7 @@ impl Plan {
             worker.run(steps, &values, x, y, shard, first, fuse)
         })?;
         // Add the shards up in thread order, so the result does not depend on timing.
-        let (head, rest) = self.workers.split_first_mut().ok_or_else(|| Error::Model("no workers".into()))?;
+        let (head, rest) = self.workers.split_first_mut().ok_or_else(|| Error::model("no workers"))?;
         for (j, sum) in head.grads.iter_mut().enumerate() {
             add_in_order(rest.iter().map(|w| w.grads[j].as_slice()), sum);
         }
@@ -317,11 +337,10 @@ fn keeps_logits(steps: &[Step]) -> bool {
 /// Checks that `x` is a batch of samples of the model's input shape.
 fn check_input(model: &Sequential, x: &Tensor) -> Result<()> {
     if x.shape().get(1..) != Some(model.input_shape()) {
-        return Err(Error::Shape(format!(
-            "the model expects a batch of {:?} samples, got shape {:?}",
-            model.input_shape(),
-            x.shape()
-        )));
+        return Err(Error::Shape(ShapeError::Input {
+            expected: model.input_shape().to_vec(),
+            got: x.shape().to_vec(),
+        }));
     }
     Ok(())
 }
@@ -448,7 +467,7 @@ impl Worker {
         fuse: bool,
     ) -> Result<()> {
         self.forward(steps, values, x, fuse)?;
-        let probs = self.outs.last().ok_or_else(|| Error::Model("empty model".into()))?;
+        let probs = self.outs.last().ok_or_else(|| Error::model("empty model"))?;
         let samples = x.shape()[0];
         let loss = if keeps_logits(steps) {
             softmax_crossentropy(&self.logits, y)?
@@ -493,7 +512,7 @@ impl Worker {
             ..,
         ] = steps
         else {
-            return Err(Error::Model("the first two layers are not a convolution and a pooling".into()));
+            return Err(Error::model("the first two layers are not a convolution and a pooling"));
         };
         let g = ConvGeometry::new(x.shape(), kernel_shape, *strides, *padding)?;
         let (win, _, c) = pool.over(&g.output_shape())?;
@@ -561,12 +580,12 @@ impl Worker {
             let Step { op: Op::Conv { kernel_shape, strides, padding, .. }, weights: Weights::Param(j) } =
                 &steps[0]
             else {
-                return Err(Error::Model("the fused first layer is not a trainable convolution".into()));
+                return Err(Error::model("the fused first layer is not a trainable convolution"));
             };
             let g = ConvGeometry::new(x.shape(), kernel_shape, *strides, *padding)?;
             let pooled = &self.outs[1];
             if self.grad.shape() != pooled.shape() {
-                return Err(Error::Shape(format!(
+                return Err(Error::shape(format!(
                     "MaxPooling2D: the gradient has shape {:?} but the output had shape {:?}",
                     self.grad.shape(),
                     pooled.shape()
@@ -594,7 +613,7 @@ fn weights_of<'a>(weights: &'a Weights, values: &[&'a [f32]]) -> (&'a [f32], &'a
 fn check_argmax_range(win: &Window2D, c: usize) -> Result<()> {
     let len = win.in_h * win.in_w * c;
     if u32::try_from(len).is_err() {
-        return Err(Error::Shape(format!("{len} values per image are too many for a u32 argmax")));
+        return Err(Error::shape(format!("{len} values per image are too many for a u32 argmax")));
     }
     Ok(())
 }
@@ -629,20 +648,20 @@ fn forward_step(
         }
         Op::Flatten => {
             let (&n, rest) =
-                x.shape().split_first().ok_or_else(|| Error::Shape("Flatten needs a batch axis".into()))?;
+                x.shape().split_first().ok_or_else(|| Error::shape("Flatten needs a batch axis"))?;
             out.copy_from(x);
             out.reuse_as(&[n, element_count(rest)?])?;
         }
         Op::Dense { activation } => {
             let [n, inputs] = x.shape()[..] else {
-                return Err(Error::Shape(format!(
+                return Err(Error::shape(format!(
                     "Dense expects a 2-D (batch, features) input, got {:?}",
                     x.shape()
                 )));
             };
             let units = bias.len();
             if kernel.len() != inputs * units {
-                return Err(Error::Shape(format!(
+                return Err(Error::shape(format!(
                     "Dense expects {} features, got {inputs}",
                     kernel.len() / units.max(1)
                 )));
@@ -683,7 +702,7 @@ fn backward_step(
     grads: Option<(&mut [f32], &mut [f32])>,
 ) -> Result<bool> {
     if dy.shape() != s.output.shape() {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "the gradient has shape {:?} but the output had shape {:?}",
             dy.shape(),
             s.output.shape()
@@ -736,7 +755,7 @@ fn backward_step(
         }
         Op::Dense { .. } => {
             let [n, inputs] = s.input.shape()[..] else {
-                return Err(Error::Shape(format!("Dense expects a 2-D input, got {:?}", s.input.shape())));
+                return Err(Error::shape(format!("Dense expects a 2-D input, got {:?}", s.input.shape())));
             };
             let dz = if activation == Activation::Linear {
                 dy.data()

@@ -4,6 +4,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layer::{Layer, Param, check_grad_shape, no_forward};
+use crate::limits;
 use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
 use crate::weights::{ForBackward, Weights};
@@ -97,7 +98,7 @@ impl Dense {
     /// A layer with the given `(inputs, units)` kernel and one bias per unit.
     pub fn with_weights(kernel: Tensor, bias: Vec<f32>) -> Result<Dense> {
         let [_, units] = kernel.shape()[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "a Dense kernel is 2-D (inputs, units), got {:?}",
                 kernel.shape()
             )));
@@ -158,18 +159,18 @@ impl Layer for Dense {
 
     fn build(&mut self, input_shape: &[usize], init: &mut Init) -> Result<Vec<usize>> {
         let [inputs] = input_shape[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "Dense expects flat (features,) inputs, got {input_shape:?}: add a Flatten layer first"
             )));
         };
-        self.weights.init_if_empty(&[inputs, self.units], inputs, self.units, init)?;
-        let expected = self.weights.kernel("Dense")?.shape()[0];
-        if expected != inputs {
-            return Err(Error::Shape(format!(
-                "the kernel expects {expected} inputs but the layer gets {inputs}"
-            )));
-        }
-        Ok(vec![self.units])
+        let kernel_shape = match self.weights.kernel_if_any() {
+            Some(kernel) => kernel.shape().to_vec(),
+            None => vec![inputs, self.units],
+        };
+        // Every size is checked before the weights are allocated (see `limits`).
+        let size = limits::dense(input_shape, &kernel_shape)?;
+        self.weights.init_if_empty(&kernel_shape, inputs, self.units, init)?;
+        Ok(size.output)
     }
 
     fn param_count(&self) -> usize {
@@ -181,13 +182,13 @@ impl Layer for Dense {
         let kernel = self.weights.kernel("Dense")?;
         let (inputs, units) = (kernel.shape()[0], self.units);
         let [batch, features] = x.shape()[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "Dense expects a 2-D (batch, features) input, got {:?}",
                 x.shape()
             )));
         };
         if features != inputs {
-            return Err(Error::Shape(format!("Dense expects {inputs} features, got {features}")));
+            return Err(Error::shape(format!("Dense expects {inputs} features, got {features}")));
         }
         self.output.reuse_as(&[batch, units])?; // every value is written below
         let z = self.output.data_mut();

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layer::{Layer, no_forward};
+use crate::limits;
 use crate::spec::LayerSpec;
 use crate::tensor::{Tensor, element_count};
 
@@ -37,7 +38,7 @@ impl Layer for Flatten {
     }
 
     fn build(&mut self, input_shape: &[usize], _init: &mut Init) -> Result<Vec<usize>> {
-        Ok(vec![element_count(input_shape)?])
+        Ok(limits::flatten(input_shape)?.output)
     }
 
     fn param_count(&self) -> usize {
@@ -50,7 +51,7 @@ impl Layer for Flatten {
 
     fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let Some((&batch, rest)) = x.shape().split_first() else {
-            return Err(Error::Shape("Flatten needs a batch axis".into()));
+            return Err(Error::shape("Flatten needs a batch axis"));
         };
         let features = element_count(rest)?;
         self.input_shape = Some(x.shape().to_vec());
@@ -63,7 +64,7 @@ impl Layer for Flatten {
     fn backward(&mut self, dy: &Tensor) -> Result<&Tensor> {
         let shape = self.input_shape.as_ref().ok_or_else(|| no_forward("Flatten"))?;
         if dy.len() != self.output.len() {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "Flatten: a gradient of shape {:?} for {shape:?} inputs",
                 dy.shape()
             )));

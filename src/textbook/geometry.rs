@@ -27,17 +27,17 @@ impl ConvGeometry {
         padding: Padding,
     ) -> Result<ConvGeometry> {
         let [batch, in_h, in_w, in_c] = input_shape[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "Conv2D expects a 4-D (batch, height, width, channels) input, got {input_shape:?}"
             )));
         };
         let [k_h, k_w, k_in, out_c] = kernel_shape[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "a Conv2D kernel is 4-D (height, width, in_channels, filters), got {kernel_shape:?}"
             )));
         };
         if k_in != in_c {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "the kernel expects {k_in} input channels but the input has {in_c}"
             )));
         }

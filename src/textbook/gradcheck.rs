@@ -193,7 +193,7 @@ pub fn check_model(
     model.compute_gradients(x, targets)?;
     let grads: Vec<Vec<f32>> = model.params().iter().map(|p| p.grad.to_vec()).collect();
     if grads.is_empty() {
-        return Err(Error::Model("the model has no weights to check".into()));
+        return Err(Error::model("the model has no weights to check"));
     }
     let mut check = GradCheck::default();
     for (p, analytic) in grads.iter().enumerate() {

@@ -15,8 +15,9 @@
 //! file still loads.
 //!
 //! The reader never trusts the header: it computes how many bytes the header announces with
-//! checked arithmetic, then reads only the bytes that are really there. A corrupt or hostile
-//! file gives an [`IdxError`], never a panic and never a huge allocation.
+//! checked arithmetic, then reads only the bytes that are really there, and never more than
+//! [`MAX_DATA_BYTES`] of values, however much a gzip stream would inflate to. A corrupt or
+//! hostile file gives an [`IdxError`], never a panic and never a huge allocation.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -252,6 +253,23 @@ pub enum IdxError {
     /// The file starts like a gzip stream (`1f 8b`) but does not decompress.
     #[error("bad gzip stream: {0}")]
     Gzip(String),
+    /// The file (after decompression, if it was gzipped) holds more than
+    /// [`MAX_DATA_BYTES`] bytes of values. Reading stopped there.
+    #[error(
+        "the IDX header announces {announced} bytes of values, and the file holds more than the limit of {limit}"
+    )]
+    TooLarge {
+        /// The bytes of values the header announces.
+        announced: u64,
+        /// [`MAX_DATA_BYTES`].
+        limit: u64,
+    },
+    /// There was not enough memory for the values the file holds.
+    #[error("not enough memory for the {announced} bytes of values the IDX header announces")]
+    OutOfMemory {
+        /// The bytes of values the header announces.
+        announced: u64,
+    },
     /// An array's dimensions do not multiply to its number of values.
     #[error("dimensions {dims:?} do not hold {len} values")]
     ShapeMismatch {
@@ -274,6 +292,15 @@ impl From<io::Error> for IdxError {
         IdxError::Io { kind: e.kind(), message: e.to_string() }
     }
 }
+
+/// The most bytes of values an IDX file may hold: 128 MiB, nearly three times MNIST's
+/// largest file (its 60,000 training images take 47 MB).
+///
+/// A file whose header announces more is read only until the values really pass this limit,
+/// then refused with [`IdxError::TooLarge`]: a 600 KB gzip file that inflates to 600 MiB
+/// costs at most this much memory, and a header that claims more than the file holds is
+/// still reported as `Truncated`.
+pub const MAX_DATA_BYTES: usize = 1 << 27;
 
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -303,7 +330,8 @@ pub fn read_idx(reader: impl Read) -> Result<IdxArray, IdxError> {
         // `MultiGzDecoder`, because `cat a.gz b.gz` is a valid gzip file too.
         match read_plain(MultiGzDecoder::new(stream)) {
             // An I/O error the file itself did not raise came from the decompressor:
-            // the gzip stream is corrupt.
+            // the gzip stream is corrupt. (Running out of memory is not the stream's fault:
+            // `read_plain` reports it as `OutOfMemory`.)
             Err(IdxError::Io { message, .. }) if !source.failed => Err(IdxError::Gzip(message)),
             result => result,
         }
@@ -355,10 +383,21 @@ fn read_plain(mut reader: impl Read) -> Result<IdxArray, IdxError> {
     let (dims, data_len) = checked_sizes(&dims, idx_type)?;
 
     // Read at most one byte more than announced: enough to notice trailing bytes, and the
-    // vector grows with the bytes that really arrive, not with what the header claims.
+    // vector grows with the bytes that really arrive, not with what the header claims. Never
+    // more than one byte past the limit either, however long a gzip stream inflates.
+    let limit = data_len.min(MAX_DATA_BYTES);
     let mut bytes = Vec::new();
-    reader.take(data_len as u64 + 1).read_to_end(&mut bytes)?;
+    if let Err(e) = reader.take(limit as u64 + 1).read_to_end(&mut bytes) {
+        return Err(match e.kind() {
+            io::ErrorKind::OutOfMemory => IdxError::OutOfMemory { announced: data_len as u64 },
+            _ => e.into(),
+        });
+    }
     let expected = (header_len + data_len) as u64;
+    if data_len > MAX_DATA_BYTES && bytes.len() > MAX_DATA_BYTES {
+        let (announced, limit) = (data_len as u64, MAX_DATA_BYTES as u64);
+        return Err(IdxError::TooLarge { announced, limit });
+    }
     if bytes.len() < data_len {
         return Err(IdxError::Truncated { expected, got: (header_len + bytes.len()) as u64 });
     }

@@ -64,7 +64,7 @@ pub trait Layer: Send {
     fn backward_pre_activation(&mut self, dz: &Tensor) -> Result<&Tensor> {
         match self.activation() {
             Activation::Linear => self.backward(dz),
-            other => Err(Error::Model(format!(
+            other => Err(Error::model(format!(
                 "{} does not implement backward_pre_activation for its {other:?} activation",
                 self.class_name()
             ))),
@@ -89,7 +89,7 @@ pub trait Layer: Send {
 
 /// The error for `backward` called before any `forward`.
 pub(crate) fn no_forward(class_name: &str) -> Error {
-    Error::Model(format!("{class_name}: backward called before forward"))
+    Error::model(format!("{class_name}: backward called before forward"))
 }
 
 /// Checks that a gradient has the shape of the output it belongs to.
@@ -97,7 +97,7 @@ pub(crate) fn check_grad_shape(class_name: &str, dy: &Tensor, output_shape: &[us
     if dy.shape() == output_shape {
         Ok(())
     } else {
-        Err(Error::Shape(format!(
+        Err(Error::shape(format!(
             "{class_name}: the gradient has shape {:?} but the output had shape {output_shape:?}",
             dy.shape()
         )))

@@ -16,7 +16,7 @@ pub const EPSILON: f32 = 1e-7;
 fn check_pair(probs: &Tensor, targets: &Tensor) -> Result<(usize, usize)> {
     match (probs.shape(), targets.shape()) {
         ([b, c], [tb, tc]) if b == tb && c == tc && *b > 0 => Ok((*b, *c)),
-        (p, t) => Err(Error::Shape(format!(
+        (p, t) => Err(Error::shape(format!(
             "cross-entropy needs non-empty (batch, classes) probabilities and one-hot targets of the same shape, got {p:?} and {t:?}"
         ))),
     }

@@ -10,7 +10,7 @@ pub fn to_categorical(labels: &[u8], classes: usize) -> Result<Tensor> {
     for (i, &label) in labels.iter().enumerate() {
         let label = usize::from(label);
         if label >= classes {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "label {label} at position {i} is not one of {classes} classes"
             )));
         }
@@ -22,7 +22,7 @@ pub fn to_categorical(labels: &[u8], classes: usize) -> Result<Tensor> {
 /// The index of the largest value of each row (the first one on a tie, as `np.argmax`).
 pub fn argmax_rows(values: &Tensor) -> Result<Vec<usize>> {
     let [_, classes] = values.shape()[..] else {
-        return Err(Error::Shape(format!("expected (batch, classes), got {:?}", values.shape())));
+        return Err(Error::shape(format!("expected (batch, classes), got {:?}", values.shape())));
     };
     Ok(values
         .data()
@@ -34,7 +34,7 @@ pub fn argmax_rows(values: &Tensor) -> Result<Vec<usize>> {
 /// How many rows of `probs` pick the same class as one-hot `targets` (the shapes must match).
 pub fn count_correct(probs: &Tensor, targets: &Tensor) -> Result<usize> {
     if probs.shape() != targets.shape() {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "predictions {:?} and targets {:?} differ in shape",
             probs.shape(),
             targets.shape()

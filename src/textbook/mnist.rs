@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::error::Result;
+use crate::error::{self, ModelError, Result};
 use crate::idx::{IdxArray, IdxData, IdxError, read_idx_file};
+use crate::model::Sequential;
 use crate::tensor::Tensor;
 
 /// Height and width of an MNIST image, in pixels.
@@ -99,6 +100,14 @@ pub enum MnistError {
         /// The label.
         label: u8,
     },
+    /// There is not enough memory for the `f32` copy of the images.
+    #[error("{}: not enough memory to hold its {images} images as f32", path.display())]
+    OutOfMemory {
+        /// The file.
+        path: PathBuf,
+        /// The number of images it holds.
+        images: usize,
+    },
     /// An image file and its label file disagree on how many examples there are.
     #[error("the {set} set has {images} images but {labels} labels")]
     CountMismatch {
@@ -137,7 +146,16 @@ pub fn load_data(dir: &Path) -> Result<Mnist> {
 // ANCHOR: load_images
 /// Loads one MNIST image file as a `(N, 28, 28, 1)` tensor with pixels scaled to `[0, 1]`.
 pub fn load_images(path: &Path) -> Result<Tensor> {
-    let array = read(path)?;
+    images_from_idx(read(path)?, path)
+}
+
+/// The images of an IDX array (read from `path`, named in errors) as a `(N, 28, 28, 1)`
+/// tensor with pixels scaled to `[0, 1]`.
+///
+/// The array holds at most [`MAX_DATA_BYTES`](crate::idx::MAX_DATA_BYTES) pixels (171,196
+/// images), so the `f32` copy takes at most four times that; if even that much memory cannot
+/// be had, the error says so rather than aborting the program.
+pub fn images_from_idx(array: IdxArray, path: &Path) -> Result<Tensor> {
     let pixels = match (array.data.as_u8(), &array.dims[..]) {
         (Some(pixels), &[_, IMAGE_SIZE, IMAGE_SIZE]) => pixels,
         _ => {
@@ -150,14 +168,23 @@ pub fn load_images(path: &Path) -> Result<Tensor> {
         }
     };
     // The book's `astype('float32') / 255`: 0 is black, 1 is white.
-    let scaled = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+    let mut scaled = Vec::new();
+    if scaled.try_reserve_exact(pixels.len()).is_err() {
+        return Err(MnistError::OutOfMemory { path: path.to_path_buf(), images: array.dims[0] }.into());
+    }
+    scaled.extend(pixels.iter().map(|&p| f32::from(p) / 255.0));
     Tensor::new(&[array.dims[0], IMAGE_SIZE, IMAGE_SIZE, 1], scaled)
 }
 // ANCHOR_END: load_images
 
 /// Loads one MNIST label file: one digit, 0 to 9, per image.
 pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
-    let array = read(path)?;
+    labels_from_idx(read(path)?, path)
+}
+
+/// The labels of an IDX array (read from `path`, named in errors): one digit, 0 to 9, per
+/// image.
+pub fn labels_from_idx(array: IdxArray, path: &Path) -> Result<Vec<u8>> {
     let labels = match (array.data, &array.dims[..]) {
         (IdxData::U8(labels), &[_]) => labels,
         (data, _) => {
@@ -171,6 +198,25 @@ pub fn load_labels(path: &Path) -> Result<Vec<u8>> {
         return Err(MnistError::BadLabel { path: path.to_path_buf(), index, label }.into());
     }
     Ok(labels)
+}
+
+/// The number of classes of MNIST: the digits 0 to 9.
+pub const CLASSES: usize = 10;
+
+/// Checks that `model` classifies MNIST digits: it takes `(28, 28, 1)` images and outputs 10
+/// class scores. The command line checks a loaded model with this before it reads any data.
+pub fn check_model(model: &Sequential) -> Result<()> {
+    let task = "classifying MNIST digits";
+    let expected = [IMAGE_SIZE, IMAGE_SIZE, 1];
+    if model.input_shape() != expected {
+        let found = model.input_shape().to_vec();
+        return Err(error::Error::Model(ModelError::Input { task, expected: expected.to_vec(), found }));
+    }
+    if model.output_shape() != [CLASSES] {
+        let found = model.output_shape().to_vec();
+        return Err(error::Error::Model(ModelError::Classes { task, expected: CLASSES, found }));
+    }
+    Ok(())
 }
 
 /// Reads an IDX file, naming the file in any error.

@@ -19,6 +19,7 @@ pub mod gradcheck;
 pub mod idx;
 pub mod init;
 pub mod layer;
+pub mod limits;
 pub mod loss;
 pub mod metrics;
 pub mod mnist;

@@ -5,10 +5,11 @@ use std::ops::Range;
 use crate::activation::Activation;
 use crate::conv::Conv2D;
 use crate::dense::Dense;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelError, Result, ShapeError};
 use crate::flatten::Flatten;
 use crate::init::Init;
 use crate::layer::{Layer, Param};
+use crate::limits;
 use crate::loss::{categorical_crossentropy, softmax_crossentropy, softmax_crossentropy_grad};
 use crate::pool::{AveragePooling2D, MaxPooling2D};
 use crate::spec::LayerSpec;
@@ -29,18 +30,29 @@ pub struct Sequential {
     input_shape: Vec<usize>,
     entries: Vec<Entry>,
     init: Init,
+    /// Multiply-adds of one sample's forward pass through the layers so far.
+    work: u64,
 }
 
 impl Sequential {
     /// An empty model for samples of `input_shape` (without the batch axis), e.g.
-    /// `&[28, 28, 1]`. `seed` makes the initial weights reproducible.
+    /// `&[28, 28, 1]`. `seed` makes the initial weights reproducible. The input shape is
+    /// checked (no axis of 0, at most [`MAX_VALUES`](crate::limits::MAX_VALUES) values) when
+    /// the first layer is added.
     pub fn new(input_shape: &[usize], seed: u64) -> Sequential {
-        Sequential { input_shape: input_shape.to_vec(), entries: Vec::new(), init: Init::new(seed) }
+        Sequential { input_shape: input_shape.to_vec(), entries: Vec::new(), init: Init::new(seed), work: 0 }
     }
 
     /// Appends a layer, building it for the current output shape.
     ///
     /// Layers are named as in the book's summaries: `conv2d_1`, `conv2d_2`, `dense_1`, …
+    ///
+    /// Fails if the layer does not fit the current output shape, or breaks one of the
+    /// [limits](crate::limits): 0 units or filters, a window or stride of 0 or above
+    /// [`MAX_WINDOW`](crate::limits::MAX_WINDOW), an output of an axis 0 or of more than
+    /// [`MAX_VALUES`](crate::limits::MAX_VALUES) values, more than
+    /// [`MAX_WEIGHTS`](crate::limits::MAX_WEIGHTS) weights, or a model whose forward pass
+    /// would take more than [`MAX_WORK`](crate::limits::MAX_WORK) multiply-adds per sample.
     pub fn add(&mut self, layer: impl Layer + 'static) -> Result<&mut Sequential> {
         self.add_boxed(Box::new(layer))
     }
@@ -48,7 +60,37 @@ impl Sequential {
     /// [`Sequential::add`] for a layer that is already boxed.
     pub fn add_boxed(&mut self, mut layer: Box<dyn Layer>) -> Result<&mut Sequential> {
         let input_shape = self.output_shape().to_vec();
+        if self.entries.is_empty() {
+            limits::values("the model", "input", &input_shape)?;
+        }
         let output_shape = layer.build(&input_shape, &mut self.init)?;
+        limits::values(layer.class_name(), "output", &output_shape)?;
+        // The crate's own layers check their sizes in `build`; checking their description
+        // again here also covers a layer of your own that describes itself as one of them.
+        let work = match layer.spec() {
+            Some(spec) => {
+                let size = limits::spec(&spec, &input_shape)?;
+                if size.output != output_shape {
+                    return Err(Error::shape(format!(
+                        "{} says its output is {output_shape:?}, but its settings give {:?}",
+                        layer.class_name(),
+                        size.output
+                    )));
+                }
+                size.work
+            }
+            None => 0,
+        };
+        let total = self.work.checked_add(work).filter(|&w| w <= limits::MAX_WORK);
+        let Some(total) = total else {
+            return Err(Error::Model(ModelError::TooLarge {
+                layer: "the model",
+                what: "multiply-adds per sample",
+                count: self.work.checked_add(work),
+                limit: limits::MAX_WORK,
+            }));
+        };
+        self.work = total;
         let same_kind = self.entries.iter().filter(|e| e.layer.kind() == layer.kind()).count();
         let name = format!("{}_{}", layer.kind(), same_kind + 1);
         self.entries.push(Entry { name, output_shape, layer, trainable: true });
@@ -72,7 +114,7 @@ impl Sequential {
         let entry = self
             .entries
             .get_mut(i)
-            .ok_or_else(|| Error::Model(format!("there is no layer {i} in a model of {count} layers")))?;
+            .ok_or_else(|| Error::model(format!("there is no layer {i} in a model of {count} layers")))?;
         entry.trainable = trainable;
         Ok(())
     }
@@ -105,7 +147,7 @@ impl Sequential {
             .map(|e| {
                 e.layer
                     .spec()
-                    .ok_or_else(|| Error::Model(format!("{} cannot be saved", e.layer.class_name())))
+                    .ok_or_else(|| Error::model(format!("{} cannot be saved", e.layer.class_name())))
             })
             .collect()
     }
@@ -145,11 +187,10 @@ impl Sequential {
     /// Checks that `x` is a batch of samples of the model's input shape.
     fn check_input(&self, x: &Tensor) -> Result<()> {
         if x.shape().get(1..) != Some(self.input_shape.as_slice()) {
-            return Err(Error::Shape(format!(
-                "the model expects a batch of {:?} samples, got shape {:?}",
-                self.input_shape,
-                x.shape()
-            )));
+            return Err(Error::Shape(ShapeError::Input {
+                expected: self.input_shape.clone(),
+                got: x.shape().to_vec(),
+            }));
         }
         Ok(())
     }
@@ -235,16 +276,14 @@ impl Sequential {
     /// the gradient at its input.
     pub fn compute_gradients(&mut self, x: &Tensor, targets: &Tensor) -> Result<(f64, Tensor)> {
         if self.entries.last().map(|e| e.layer.activation()) != Some(Activation::Softmax) {
-            return Err(Error::Model(
-                "training with cross-entropy needs a model that ends in a softmax".into(),
-            ));
+            return Err(Error::model("training with cross-entropy needs a model that ends in a softmax"));
         }
         // Below the first trainable layer no gradient is needed: frozen layers stop the pass.
         let first_trainable = self
             .entries
             .iter()
             .position(|e| e.trainable)
-            .ok_or_else(|| Error::Model("every layer is frozen: there is nothing to train".into()))?;
+            .ok_or_else(|| Error::model("every layer is frozen: there is nothing to train"))?;
         let probs = self.forward(x)?.clone();
         let loss = self.loss_of_last_forward(&probs, targets)?;
         let dz = softmax_crossentropy_grad(&probs, targets)?;
@@ -257,7 +296,7 @@ impl Sequential {
     /// stays bounded however many samples there are.
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         if batch_size == 0 {
-            return Err(Error::Model("batch_size must be at least 1".into()));
+            return Err(Error::model("batch_size must be at least 1"));
         }
         let total = x.shape().first().copied().unwrap_or(0);
         let mut outputs = Vec::new();
@@ -313,7 +352,7 @@ impl Sequential {
 }
 
 fn bad_range(range: &Range<usize>) -> Error {
-    Error::Model(format!("layers {range:?} are not a range of this model's layers"))
+    Error::model(format!("layers {range:?} are not a range of this model's layers"))
 }
 
 /// A per-sample shape as Keras prints it, with `None` for the batch axis: `(None, 26, 26, 32)`.

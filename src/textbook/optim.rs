@@ -48,7 +48,7 @@ impl RmsProp {
             self.velocities = params.iter().map(|p| vec![0.0; p.value.len()]).collect();
         }
         if self.velocities.len() != params.len() {
-            return Err(Error::Model(format!(
+            return Err(Error::model(format!(
                 "RMSprop was set up for {} parameter arrays but got {}",
                 self.velocities.len(),
                 params.len()
@@ -56,7 +56,7 @@ impl RmsProp {
         }
         for (param, v) in params.into_iter().zip(&mut self.velocities) {
             if param.grad.len() != param.value.len() || v.len() != param.value.len() {
-                return Err(Error::Model(format!(
+                return Err(Error::model(format!(
                     "a parameter of {} values has {} gradients and {} velocities: run backward first",
                     param.value.len(),
                     param.grad.len(),

@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layer::{Layer, check_grad_shape, no_forward};
+use crate::limits;
 use crate::padding::Padding;
 use crate::shape::Window2D;
 use crate::spec::LayerSpec;
@@ -30,14 +31,9 @@ impl PoolSpec {
         Window2D::new((h, w), self.pool_size, self.strides, self.padding)
     }
 
-    fn output_shape(&self, input_shape: &[usize]) -> Result<Vec<usize>> {
-        let [h, w, c] = input_shape[..] else {
-            return Err(Error::Shape(format!(
-                "pooling expects (height, width, channels) inputs, got {input_shape:?}"
-            )));
-        };
-        let win = self.window(h, w)?;
-        Ok(vec![win.out_h, win.out_w, c])
+    /// The output shape for `input_shape`, after every check of [`limits::pool`].
+    fn output_shape(&self, layer: &'static str, input_shape: &[usize]) -> Result<Vec<usize>> {
+        Ok(limits::pool(layer, input_shape, self.pool_size, self.strides, self.padding)?.output)
     }
 }
 
@@ -238,7 +234,7 @@ impl Layer for MaxPooling2D {
     }
 
     fn build(&mut self, input_shape: &[usize], _init: &mut Init) -> Result<Vec<usize>> {
-        self.spec.output_shape(input_shape)
+        self.spec.output_shape("MaxPooling2D", input_shape)
     }
 
     fn param_count(&self) -> usize {
@@ -248,7 +244,7 @@ impl Layer for MaxPooling2D {
     fn forward(&mut self, x: &Tensor) -> Result<&Tensor> {
         let (win, n, c) = self.seen.start(&self.spec, x)?;
         if u32::try_from(win.in_h * win.in_w * c).is_err() {
-            return Err(Error::Shape(format!("{} values per image are too many for a u32 argmax", x.len())));
+            return Err(Error::shape(format!("{} values per image are too many for a u32 argmax", x.len())));
         }
         self.argmax.resize(self.seen.output.len(), 0);
         max_pool_forward(&win, n, c, x.data(), self.seen.output.data_mut(), &mut self.argmax);
@@ -303,7 +299,7 @@ impl Layer for AveragePooling2D {
     }
 
     fn build(&mut self, input_shape: &[usize], _init: &mut Init) -> Result<Vec<usize>> {
-        self.spec.output_shape(input_shape)
+        self.spec.output_shape("AveragePooling2D", input_shape)
     }
 
     fn param_count(&self) -> usize {

@@ -5,7 +5,8 @@
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, GeometryError, Result};
+use crate::limits::MAX_WINDOW;
 use crate::padding::{Padding, Pads, pads_1d};
 
 // ANCHOR: out_len
@@ -17,14 +18,10 @@ use crate::padding::{Padding, Pads, pads_1d};
 /// Zero sizes and zero strides are errors too.
 pub fn out_len(n: usize, k: usize, s: usize, padding: Padding) -> Result<usize> {
     if n == 0 || k == 0 || s == 0 {
-        return Err(Error::Geometry(format!(
-            "input length {n}, window {k} and stride {s} must all be at least 1"
-        )));
+        return Err(Error::Geometry(GeometryError::Zero { input: n, window: k, stride: s }));
     }
     match padding {
-        Padding::Valid if k > n => {
-            Err(Error::Geometry(format!("a window of {k} does not fit an input of {n} with valid padding")))
-        }
+        Padding::Valid if k > n => Err(Error::Geometry(GeometryError::DoesNotFit { window: k, input: n })),
         Padding::Valid => Ok((n - k) / s + 1),
         Padding::Same => Ok(n.div_ceil(s)),
     }
@@ -58,13 +55,19 @@ pub struct Window2D {
 
 impl Window2D {
     /// Checks that a `kernel` window with `strides` fits an `input` of `(height, width)` and
-    /// works out the padding and the output size.
+    /// works out the padding and the output size. Window sides and strides longer than
+    /// [`MAX_WINDOW`] are refused.
     pub fn new(
         input: (usize, usize),
         kernel: (usize, usize),
         strides: (usize, usize),
         padding: Padding,
     ) -> Result<Window2D> {
+        let sides =
+            [("window", kernel.0), ("window", kernel.1), ("stride", strides.0), ("stride", strides.1)];
+        if let Some(&(what, value)) = sides.iter().find(|&&(_, v)| v > MAX_WINDOW) {
+            return Err(Error::Geometry(GeometryError::TooLarge { what, value, limit: MAX_WINDOW }));
+        }
         let out_h = out_len(input.0, kernel.0, strides.0, padding)?;
         let out_w = out_len(input.1, kernel.1, strides.1, padding)?;
         let (top, bottom) = pads_1d(padding, input.0, kernel.0, strides.0);

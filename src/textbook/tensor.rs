@@ -3,7 +3,7 @@
 //! Images are NHWC, `(batch, height, width, channels)`, as Keras stores them (`channels_last`),
 //! so element `(n, h, w, c)` lives at `((n * H + h) * W + w) * C + c`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShapeError};
 
 /// An n-dimensional array of `f32`: a shape and the values in row-major order.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,10 +19,11 @@ impl Tensor {
     pub fn new(shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
         let expected = element_count(shape)?;
         if expected != data.len() {
-            return Err(Error::Shape(format!(
-                "shape {shape:?} holds {expected} values but {} were given",
-                data.len()
-            )));
+            return Err(Error::Shape(ShapeError::Length {
+                shape: shape.to_vec(),
+                expected,
+                got: data.len(),
+            }));
         }
         Ok(Tensor { shape: shape.to_vec(), data })
     }
@@ -123,7 +124,7 @@ impl Tensor {
     pub fn nhwc(&self) -> Result<(usize, usize, usize, usize)> {
         match self.shape[..] {
             [n, h, w, c] => Ok((n, h, w, c)),
-            _ => Err(Error::Shape(format!(
+            _ => Err(Error::shape(format!(
                 "expected a 4-D (batch, height, width, channels) tensor, got shape {:?}",
                 self.shape
             ))),
@@ -141,7 +142,7 @@ impl Tensor {
     pub fn batch_range_into(&self, start: usize, end: usize, out: &mut Tensor) -> Result<()> {
         let batch = self.shape.first().copied().unwrap_or(0);
         if start > end || end > batch {
-            return Err(Error::Shape(format!("batch range {start}..{end} is outside a batch of {batch}")));
+            return Err(Error::shape(format!("batch range {start}..{end} is outside a batch of {batch}")));
         }
         let per_sample = element_count(self.shape.get(1..).unwrap_or(&[]))?;
         out.data.clear();
@@ -166,7 +167,7 @@ impl Tensor {
         out.data.clear();
         for &i in indices {
             if i >= batch {
-                return Err(Error::Shape(format!("sample {i} is outside a batch of {batch}")));
+                return Err(Error::shape(format!("sample {i} is outside a batch of {batch}")));
             }
             out.data.extend_from_slice(&self.data[i * per_sample..(i + 1) * per_sample]);
         }
@@ -179,13 +180,13 @@ impl Tensor {
 
     /// Stacks tensors of the same per-sample shape along the batch axis.
     pub fn concat_batch(parts: &[Tensor]) -> Result<Tensor> {
-        let first = parts.first().ok_or_else(|| Error::Shape("cannot concatenate zero tensors".into()))?;
+        let first = parts.first().ok_or_else(|| Error::shape("cannot concatenate zero tensors"))?;
         let mut shape = first.shape.clone();
         shape[0] = 0;
         let mut data = Vec::new();
         for part in parts {
             if part.shape.len() != shape.len() || part.shape[1..] != shape[1..] {
-                return Err(Error::Shape(format!(
+                return Err(Error::shape(format!(
                     "cannot concatenate shape {:?} with shape {:?}",
                     first.shape, part.shape
                 )));
@@ -209,5 +210,5 @@ pub fn element_count(shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .ok_or_else(|| Error::Shape(format!("shape {shape:?} has too many elements")))
+        .ok_or_else(|| Error::Shape(ShapeError::Overflow { shape: shape.to_vec() }))
 }

@@ -137,7 +137,7 @@ impl Trainer for PlainLoops {
 fn sample_count(x: &Tensor, y: &Tensor) -> Result<usize> {
     let (n, m) = (x.shape().first().copied().unwrap_or(0), y.shape().first().copied().unwrap_or(0));
     if n != m {
-        return Err(Error::Shape(format!("{n} inputs but {m} targets")));
+        return Err(Error::shape(format!("{n} inputs but {m} targets")));
     }
     Ok(n)
 }
@@ -165,7 +165,7 @@ impl Sequential {
     ) -> Result<History> {
         let n = sample_count(x, y)?;
         if n == 0 || options.batch_size == 0 {
-            return Err(Error::Model("fit needs at least one sample and a batch size of at least 1".into()));
+            return Err(Error::model("fit needs at least one sample and a batch size of at least 1"));
         }
         let mut rng = StdRng::seed_from_u64(options.seed);
         let mut order: Vec<usize> = (0..n).collect();
@@ -215,9 +215,7 @@ impl Sequential {
     ) -> Result<(f64, f64)> {
         let n = sample_count(x, y)?;
         if n == 0 || batch_size == 0 {
-            return Err(Error::Model(
-                "evaluate needs at least one sample and a batch size of at least 1".into(),
-            ));
+            return Err(Error::model("evaluate needs at least one sample and a batch size of at least 1"));
         }
         let (mut loss_sum, mut right) = (0.0, 0);
         for start in (0..n).step_by(batch_size) {

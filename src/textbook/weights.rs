@@ -31,7 +31,7 @@ impl Weights {
     pub fn new(class_name: &str, kernel: Tensor, bias: Vec<f32>) -> Result<Weights> {
         let outputs = kernel.shape().last().copied().unwrap_or(0);
         if bias.len() != outputs {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "{class_name}: a kernel of shape {:?} needs {outputs} biases, got {}",
                 kernel.shape(),
                 bias.len()
@@ -60,7 +60,7 @@ impl Weights {
     /// The kernel, or an error naming the layer if it has no weights yet.
     pub fn kernel(&self, class_name: &str) -> Result<&Tensor> {
         self.kernel.as_ref().ok_or_else(|| {
-            Error::Model(format!("this {class_name} has no weights yet: build it or give it weights first"))
+            Error::model(format!("this {class_name} has no weights yet: build it or give it weights first"))
         })
     }
 
@@ -83,7 +83,7 @@ impl Weights {
     /// backward pass to add to.
     pub fn zeroed_grads(&mut self, class_name: &str) -> Result<ForBackward<'_>> {
         let kernel = self.kernel.as_ref().ok_or_else(|| {
-            Error::Model(format!("this {class_name} has no weights yet: build it or give it weights first"))
+            Error::model(format!("this {class_name} has no weights yet: build it or give it weights first"))
         })?;
         self.dkernel.clear();
         self.dkernel.resize(kernel.len(), 0.0);

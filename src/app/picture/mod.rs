@@ -43,7 +43,7 @@ pub use read::{decode_image, read_image};
 pub use sheet::{Legend, Sheet, colour_bar};
 pub use to_mnist::to_mnist;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ImageError, Result};
 use crate::tensor::Tensor;
 
 /// The most pixels a picture may have: 2^26, e.g. 8192 × 8192.
@@ -101,10 +101,10 @@ impl Gray {
     pub fn from_tensor_channel(t: &Tensor, sample: usize, channel: usize) -> Result<Gray> {
         let (n, h, w, c) = t.nhwc()?;
         if sample >= n {
-            return Err(Error::Shape(format!("sample {sample} is outside a batch of {n}")));
+            return Err(Error::shape(format!("sample {sample} is outside a batch of {n}")));
         }
         if channel >= c {
-            return Err(Error::Shape(format!("channel {channel} is outside a tensor of {c} channels")));
+            return Err(Error::shape(format!("channel {channel} is outside a tensor of {c} channels")));
         }
         let data = t.data();
         // Element (sample, y, x, channel) lives at ((sample * H + y) * W + x) * C + channel:
@@ -185,7 +185,7 @@ impl Gray {
 fn check_size(width: usize, height: usize, len: usize) -> Result<()> {
     match width.checked_mul(height) {
         Some(n) if n == len => Ok(()),
-        _ => Err(Error::Shape(format!(
+        _ => Err(Error::shape(format!(
             "a {width}×{height} picture holds {} pixels, not {len}",
             width.saturating_mul(height)
         ))),
@@ -233,7 +233,7 @@ fn to_byte(v: f32) -> u8 {
 fn checked_canvas(width: Option<usize>, height: Option<usize>, what: &str) -> Result<usize> {
     match (width, height) {
         (Some(w), Some(h)) if w.checked_mul(h).is_some_and(|n| n <= MAX_PIXELS) => Ok(w * h),
-        _ => Err(Error::Image(format!("{what} would be larger than the limit of {MAX_PIXELS} pixels"))),
+        _ => Err(Error::image(format!("{what} would be larger than the limit of {MAX_PIXELS} pixels"))),
     }
 }
 
@@ -262,21 +262,21 @@ fn paste_enlarged(out: &mut Rgb, colours: &[[u8; 3]], width: usize, scale: usize
 /// Fails with [`Error::Image`] for no tiles, zero columns, zero scale, empty tiles or a picture
 /// larger than [`MAX_PIXELS`], and with [`Error::Shape`] if the tiles differ in size.
 pub fn grid(tiles: &[Gray], columns: usize, scale: usize, gap: usize) -> Result<Rgb> {
-    let first = tiles.first().ok_or_else(|| Error::Image("a grid needs at least one tile".into()))?;
+    let first = tiles.first().ok_or_else(|| Error::image("a grid needs at least one tile"))?;
     if columns == 0 {
-        return Err(Error::Image("a grid needs at least one column".into()));
+        return Err(Error::image("a grid needs at least one column"));
     }
     if scale == 0 {
-        return Err(Error::Image("a grid cannot enlarge tiles 0 times (scale must be at least 1)".into()));
+        return Err(Error::image("a grid cannot enlarge tiles 0 times (scale must be at least 1)"));
     }
     let (tile_w, tile_h) = (first.width, first.height);
     if tile_w == 0 || tile_h == 0 {
-        return Err(Error::Image(format!("grid tiles are {tile_w}×{tile_h}: there is nothing to draw")));
+        return Err(Error::image(format!("grid tiles are {tile_w}×{tile_h}: there is nothing to draw")));
     }
     for (i, tile) in tiles.iter().enumerate() {
         tile.check()?;
         if (tile.width, tile.height) != (tile_w, tile_h) {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "grid tile {i} is {}×{}, but tile 0 is {tile_w}×{tile_h}: all tiles must be the same size",
                 tile.width, tile.height
             )));
@@ -330,16 +330,16 @@ pub fn heatmap_overlay(digit: &Gray, heat: &Gray, scale: usize) -> Result<Rgb> {
     digit.check()?;
     heat.check()?;
     if (digit.width, digit.height) != (heat.width, heat.height) {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "the heatmap is {}×{} but the digit {}×{}: resize the heatmap to the digit's size",
             heat.width, heat.height, digit.width, digit.height
         )));
     }
     if digit.pixels.is_empty() {
-        return Err(Error::Image("a heatmap over an empty (0-pixel) picture has nothing to show".into()));
+        return Err(Error::image("a heatmap over an empty (0-pixel) picture has nothing to show"));
     }
     if scale == 0 {
-        return Err(Error::Image("an overlay cannot be enlarged 0 times (scale must be at least 1)".into()));
+        return Err(Error::image("an overlay cannot be enlarged 0 times (scale must be at least 1)"));
     }
     let width = digit.width.checked_mul(scale);
     let height = digit.height.checked_mul(scale);
@@ -426,7 +426,7 @@ fn png_encoder<'a>(
 ) -> Result<png::Encoder<'static, &'a mut Vec<u8>>> {
     let size = |n: usize| u32::try_from(n).ok().filter(|&n| n > 0);
     let (Some(w), Some(h)) = (size(width), size(height)) else {
-        return Err(Error::Image(format!("{name}: a PNG cannot be {width}×{height} pixels")));
+        return Err(Error::image(format!("{name}: a PNG cannot be {width}×{height} pixels")));
     };
     let mut encoder = png::Encoder::new(out, w, h);
     encoder.set_color(color);
@@ -440,29 +440,20 @@ fn write_samples(
     samples: &[u8],
     name: &dyn std::fmt::Display,
 ) -> Result<()> {
-    let failed = |e: png::EncodingError| Error::Image(format!("{name} cannot be encoded as PNG: {e}"));
+    let failed = |e: png::EncodingError| Error::image(format!("{name} cannot be encoded as PNG: {e}"));
     let mut writer = encoder.write_header().map_err(failed)?;
     writer.write_image_data(samples).map_err(failed)?;
     writer.finish().map_err(failed)
 }
 
-/// Writes `bytes` to `path` + `.tmp`, then renames that over `path`.
+/// Writes `bytes` to `path` as a model is saved: through a new temporary file, flushed and
+/// renamed over `path` ([`crate::save::write_atomically`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.display();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && !dir.is_dir()
-    {
-        return Err(Error::Image(format!(
-            "{name} cannot be written: the folder {} does not exist",
-            dir.display()
-        )));
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::Image(format!("{name} cannot be written: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        // Best effort: do not leave the temporary file behind; the rename error is what matters.
-        let _ = std::fs::remove_file(&tmp);
-        Error::Image(format!("{name} cannot be written: {e}"))
+    crate::save::write_atomically(path, |file| std::io::Write::write_all(file, bytes)).map_err(|e| {
+        Error::Image(ImageError::Write {
+            name: path.display().to_string(),
+            kind: e.kind(),
+            message: e.to_string(),
+        })
     })
 }

@@ -5,7 +5,7 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 
 use super::{Gray, MAX_PIXELS};
-use crate::error::{Error, Result};
+use crate::error::{Error, ImageError, Result};
 
 /// The largest file [`read_image`] reads into memory. A PGM in ASCII of [`MAX_PIXELS`] pixels
 /// needs at most 6 bytes a pixel (`65535 `), so no sensible picture file is larger.
@@ -25,13 +25,13 @@ const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n
 /// it to PNG first), is truncated or corrupt, or announces more than [`MAX_PIXELS`] pixels.
 pub fn read_image(path: &Path) -> Result<Gray> {
     let name = path.display().to_string();
-    let cannot_read = |e: std::io::Error| Error::Image(format!("{name} cannot be read: {e}"));
+    let cannot_read = |e: std::io::Error| {
+        Error::Image(ImageError::Read { name: name.clone(), kind: e.kind(), message: e.to_string() })
+    };
     let file = File::open(path).map_err(cannot_read)?;
     let len = file.metadata().map_err(cannot_read)?.len();
     if len > MAX_FILE_BYTES {
-        return Err(Error::Image(format!(
-            "{name} is {len} bytes long, more than any picture of at most {MAX_PIXELS} pixels needs"
-        )));
+        return Err(Error::Image(ImageError::FileTooLarge { name, bytes: len, max_pixels: MAX_PIXELS }));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     // `take` guards against a file that grows while it is read.
@@ -49,22 +49,25 @@ pub fn decode_image(bytes: &[u8]) -> Result<Gray> {
 /// Decodes `bytes`, naming them `name` in error messages.
 fn decode(bytes: &[u8], name: &str) -> Result<Gray> {
     match bytes {
-        [] => Err(Error::Image(format!("{name} is empty"))),
+        [] => Err(Error::Image(ImageError::Empty { name: name.into() })),
         _ if bytes.starts_with(&PNG_SIGNATURE) => decode_png(bytes, name),
         [b'P', b'2' | b'5', ..] => decode_pgm(bytes, name),
-        [b'P', kind @ b'1'..=b'7', ..] => Err(Error::Image(format!(
-            "{name} is a Netpbm file of kind P{}: only grey PGM (P2, P5) is read; save it as PGM or PNG",
-            char::from(*kind)
-        ))),
-        [0xff, 0xd8, 0xff, ..] => Err(Error::Image(format!(
-            "{name} is a JPEG file: only PNG and PGM are read; convert it to PNG first"
-        ))),
+        [b'P', kind @ b'1'..=b'7', ..] => Err(format_error(
+            name,
+            format!(
+                "a Netpbm file of kind P{}: only grey PGM (P2, P5) is read; save it as PGM or PNG",
+                char::from(*kind)
+            ),
+        )),
+        [0xff, 0xd8, 0xff, ..] => {
+            Err(format_error(name, "a JPEG file: only PNG and PGM are read; convert it to PNG first".into()))
+        }
         _ => {
             let start: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            Err(Error::Image(format!(
-                "{name} is neither PNG nor PGM (it starts with the bytes {})",
-                start.join(" ")
-            )))
+            Err(format_error(
+                name,
+                format!("neither PNG nor PGM (it starts with the bytes {})", start.join(" ")),
+            ))
         }
     }
 }
@@ -72,32 +75,42 @@ fn decode(bytes: &[u8], name: &str) -> Result<Gray> {
 /// Refuses a size of zero or of more than [`MAX_PIXELS`] pixels, and returns the pixel count.
 fn checked_size(width: usize, height: usize, name: &str) -> Result<usize> {
     if width == 0 || height == 0 {
-        return Err(Error::Image(format!("{name} says it is {width}×{height} pixels: an empty picture")));
+        return Err(Error::Image(ImageError::NoPixels { name: name.into(), width, height }));
     }
     match width.checked_mul(height) {
         Some(n) if n <= MAX_PIXELS => Ok(n),
-        _ => Err(Error::Image(format!(
-            "{name} says it is {width}×{height} pixels, more than the limit of {MAX_PIXELS}"
-        ))),
+        _ => Err(Error::Image(ImageError::TooManyPixels {
+            name: name.into(),
+            width,
+            height,
+            limit: MAX_PIXELS,
+        })),
     }
 }
 
 /// Decodes a PNG file with the `png` crate.
 fn decode_png(bytes: &[u8], name: &str) -> Result<Gray> {
-    let corrupt = |e: png::DecodingError| Error::Image(format!("{name} is a truncated or corrupt PNG: {e}"));
+    let bad_png = |e: png::DecodingError| corrupt(name, format!("truncated or corrupt PNG: {e}"));
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     // Expand palettes, grey of 1, 2 or 4 bits and transparency chunks, and strip 16-bit
     // samples to 8: whatever the file holds, what comes out is 8-bit grey or RGB, with or
     // without alpha.
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     // The header alone tells the size: refuse a huge picture before allocating its buffer.
-    let header = decoder.read_header_info().map_err(corrupt)?;
-    checked_size(header.width as usize, header.height as usize, name)?;
-    let mut reader = decoder.read_info().map_err(corrupt)?;
-    let size =
-        reader.output_buffer_size().ok_or_else(|| Error::Image(format!("{name} is too large to decode")))?;
+    let header = decoder.read_header_info().map_err(bad_png)?;
+    let (header_width, header_height) = (header.width as usize, header.height as usize);
+    checked_size(header_width, header_height, name)?;
+    let mut reader = decoder.read_info().map_err(bad_png)?;
+    let size = reader.output_buffer_size().ok_or_else(|| {
+        Error::Image(ImageError::TooManyPixels {
+            name: name.into(),
+            width: header_width,
+            height: header_height,
+            limit: MAX_PIXELS,
+        })
+    })?;
     let mut buffer = vec![0u8; size];
-    let frame = reader.next_frame(&mut buffer).map_err(corrupt)?;
+    let frame = reader.next_frame(&mut buffer).map_err(bad_png)?;
     let (width, height) = (frame.width as usize, frame.height as usize);
     let channels = match (frame.color_type, frame.bit_depth) {
         (png::ColorType::Grayscale, png::BitDepth::Eight) => 1,
@@ -105,7 +118,7 @@ fn decode_png(bytes: &[u8], name: &str) -> Result<Gray> {
         (png::ColorType::Rgb, png::BitDepth::Eight) => 3,
         (png::ColorType::Rgba, png::BitDepth::Eight) => 4,
         (color, depth) => {
-            return Err(Error::Image(format!("{name}: the PNG decoder gave {color:?} at {depth:?}")));
+            return Err(Error::image(format!("{name}: the PNG decoder gave {color:?} at {depth:?}")));
         }
     };
     let mut pixels = Vec::with_capacity(checked_size(width, height, name)?);
@@ -113,7 +126,7 @@ fn decode_png(bytes: &[u8], name: &str) -> Result<Gray> {
         let row = buffer
             .get(y * frame.line_size..)
             .and_then(|rest| rest.get(..width * channels))
-            .ok_or_else(|| Error::Image(format!("{name}: the PNG decoder gave fewer rows than {height}")))?;
+            .ok_or_else(|| Error::image(format!("{name}: the PNG decoder gave fewer rows than {height}")))?;
         pixels.extend(row.chunks_exact(channels).map(|p| {
             let [r, g, b, a] = match *p {
                 [v] => [v, v, v, 255],
@@ -148,10 +161,10 @@ fn decode_pgm(bytes: &[u8], name: &str) -> Result<Gray> {
     let height = header_number(bytes, &mut pos, name, "height")?;
     let maxval = header_number(bytes, &mut pos, name, "maxval")?;
     if !(1..=65535).contains(&maxval) {
-        return Err(Error::Image(format!("{name} is a corrupt PGM: maxval {maxval} is not in 1..=65535")));
+        return Err(corrupt(name, format!("corrupt PGM: maxval {maxval} is not in 1..=65535")));
     }
     if width == 0 || height == 0 {
-        return Err(Error::Image(format!("{name} says it is {width}×{height} pixels: an empty picture")));
+        return Err(Error::Image(ImageError::NoPixels { name: name.into(), width, height }));
     }
     // In P5 exactly one whitespace byte separates the maxval from the raster (the raster may
     // start with a byte that looks like whitespace, so no more may be skipped). In P2 the
@@ -161,11 +174,12 @@ fn decode_pgm(bytes: &[u8], name: &str) -> Result<Gray> {
             Some(b) if b.is_ascii_whitespace() => pos += 1,
             Some(b'#') => skip_comment(bytes, &mut pos),
             Some(b) => {
-                return Err(Error::Image(format!(
-                    "{name} is a corrupt PGM: byte {pos} after the maxval is {b:#04x}, not whitespace"
-                )));
+                return Err(corrupt(
+                    name,
+                    format!("corrupt PGM: byte {pos} after the maxval is {b:#04x}, not whitespace"),
+                ));
             }
-            None => return Err(Error::Image(format!("{name} is truncated: it ends after its header"))),
+            None => return Err(truncated(name, "it ends after its header".into())),
         }
     }
     // Before allocating anything, compare what the header promises with what the file holds.
@@ -177,14 +191,17 @@ fn decode_pgm(bytes: &[u8], name: &str) -> Result<Gray> {
         if ascii { promised.saturating_mul(2) - 1 } else { promised.saturating_mul(bytes_per_sample) };
     let rest = bytes.len().saturating_sub(pos);
     if rest < needed {
-        return Err(Error::Image(format!(
-            "{name} is truncated: its header says {width}×{height} pixels, which need at least {needed} bytes, but only {rest} follow"
-        )));
+        return Err(truncated(
+            name,
+            format!(
+                "its header says {width}×{height} pixels, which need at least {needed} bytes, but only {rest} follow"
+            ),
+        ));
     }
     let count = checked_size(width, height, name)?;
     let white = maxval as f32;
     let too_bright = |i: usize, v: usize| {
-        Error::Image(format!("{name} is a corrupt PGM: pixel {i} is {v}, above the maxval {maxval}"))
+        corrupt(name, format!("corrupt PGM: pixel {i} is {v}, above the maxval {maxval}"))
     };
     let mut pixels = Vec::with_capacity(count);
     if ascii {
@@ -252,17 +269,18 @@ fn decimal(bytes: &[u8], pos: &mut usize) -> Option<usize> {
 fn header_number(bytes: &[u8], pos: &mut usize, name: &str, what: &str) -> Result<usize> {
     skip_space(bytes, pos);
     if *pos >= bytes.len() {
-        return Err(Error::Image(format!("{name} is truncated: its PGM header ends before the {what}")));
+        return Err(truncated(name, format!("its PGM header ends before the {what}")));
     }
     let at = *pos;
     let value = decimal(bytes, pos)
-        .ok_or_else(|| Error::Image(format!("{name} is a corrupt PGM: expected the {what} at byte {at}")))?;
+        .ok_or_else(|| corrupt(name, format!("corrupt PGM: expected the {what} at byte {at}")))?;
     match bytes.get(*pos) {
         Some(b) if b.is_ascii_whitespace() || *b == b'#' => Ok(value),
-        Some(b) => Err(Error::Image(format!(
-            "{name} is a corrupt PGM: the {what} is followed by byte {b:#04x}, not whitespace"
-        ))),
-        None => Err(Error::Image(format!("{name} is truncated: it ends inside its PGM header"))),
+        Some(b) => Err(corrupt(
+            name,
+            format!("corrupt PGM: the {what} is followed by byte {b:#04x}, not whitespace"),
+        )),
+        None => Err(truncated(name, "it ends inside its PGM header".into())),
     }
 }
 
@@ -270,10 +288,25 @@ fn header_number(bytes: &[u8], pos: &mut usize, name: &str, what: &str) -> Resul
 fn sample_number(bytes: &[u8], pos: &mut usize, name: &str, i: usize, count: usize) -> Result<usize> {
     skip_space(bytes, pos);
     match bytes.get(*pos) {
-        None => Err(Error::Image(format!("{name} is truncated: it holds {i} of its {count} pixels"))),
+        None => Err(truncated(name, format!("it holds {i} of its {count} pixels"))),
         Some(b) if !b.is_ascii_digit() => {
-            Err(Error::Image(format!("{name} is a corrupt PGM: byte {} ({b:#04x}) is not a digit", *pos)))
+            Err(corrupt(name, format!("corrupt PGM: byte {} ({b:#04x}) is not a digit", *pos)))
         }
         Some(_) => Ok(decimal(bytes, pos).unwrap_or(0)),
     }
+}
+
+/// The error for a file of another format than PNG or grey PGM: `what` it is instead.
+fn format_error(name: &str, what: String) -> Error {
+    Error::Image(ImageError::Format { name: name.into(), what })
+}
+
+/// The error for a file that ends too early: `what` is missing.
+fn truncated(name: &str, what: String) -> Error {
+    Error::Image(ImageError::Truncated { name: name.into(), what })
+}
+
+/// The error for a damaged file: `what` is wrong, starting with the format.
+fn corrupt(name: &str, what: String) -> Error {
+    Error::Image(ImageError::Corrupt { name: name.into(), what })
 }

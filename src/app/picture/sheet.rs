@@ -61,7 +61,7 @@ impl Sheet {
     pub fn render(&self) -> Result<Rgb> {
         let (tw, th) = (self.tile_width, self.tile_height);
         if self.tiles.is_empty() || self.columns == 0 || self.scale == 0 || tw == 0 || th == 0 {
-            return Err(Error::Image(format!(
+            return Err(Error::image(format!(
                 "a sheet needs tiles, columns and a scale of at least 1 (got {} tiles of {tw}×{th}, {} columns, scale {})",
                 self.tiles.len(),
                 self.columns,
@@ -69,7 +69,7 @@ impl Sheet {
             )));
         }
         if let Some((label, _)) = self.tiles.iter().find(|(_, pixels)| pixels.len() != tw * th) {
-            return Err(Error::Image(format!("tile {label:?} is not {tw}×{th} pixels")));
+            return Err(Error::image(format!("tile {label:?} is not {tw}×{th} pixels")));
         }
         let columns = self.columns.min(self.tiles.len());
         let rows = self.tiles.len().div_ceil(columns);
@@ -88,7 +88,7 @@ impl Sheet {
         let width = content_w + 2 * MARGIN;
         let height = 2 * MARGIN + title_h + rows * cell_h + legend_h + caption_h;
         if width.checked_mul(height).is_none_or(|n| n > MAX_PIXELS) {
-            return Err(Error::Image(format!("a sheet of {width}×{height} pixels is too large")));
+            return Err(Error::image(format!("a sheet of {width}×{height} pixels is too large")));
         }
         let mut out = Rgb { width, height, pixels: vec![BACKGROUND; width * height] };
         draw_text(&mut out, &self.title, MARGIN, MARGIN, TITLE_SCALE, INK);

@@ -37,7 +37,7 @@ const INK_THRESHOLD: f32 = 0.2;
 pub fn to_mnist(image: &Gray) -> Result<Tensor> {
     image.check()?;
     if image.pixels.is_empty() {
-        return Err(Error::Image("an empty picture (0 pixels) holds no digit".into()));
+        return Err(Error::image("an empty picture (0 pixels) holds no digit"));
     }
     let (width, height) = (image.width, image.height);
     // Values outside 0..1 (or NaN) carry no meaning for a photo: clamp them (NaN to black).

@@ -26,7 +26,7 @@ impl TestDigits {
         let images = load_images(&file(IMAGES)?)?;
         let labels = load_labels(&file(LABELS)?)?;
         if images.shape().first() != Some(&labels.len()) {
-            return Err(crate::Error::Model(format!(
+            return Err(crate::Error::model(format!(
                 "the test set has {:?} images but {} labels",
                 images.shape().first(),
                 labels.len()

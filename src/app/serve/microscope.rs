@@ -134,13 +134,13 @@ pub fn padding_name(padding: Padding) -> &'static str {
 fn one_image(input: &Tensor) -> Result<(usize, usize, usize)> {
     match input.nhwc()? {
         (1, h, w, c) => Ok((h, w, c)),
-        (n, ..) => Err(Error::Shape(format!("the microscope looks at one image, not a batch of {n}"))),
+        (n, ..) => Err(Error::shape(format!("the microscope looks at one image, not a batch of {n}"))),
     }
 }
 
 fn check_position(win: &Window2D, channels: usize, row: usize, col: usize, channel: usize) -> Result<()> {
     if row >= win.out_h || col >= win.out_w || channel >= channels {
-        return Err(Error::Model(format!(
+        return Err(Error::model(format!(
             "output ({row}, {col}, channel {channel}) is outside the layer's {}×{}×{channels} output",
             win.out_h, win.out_w
         )));
@@ -169,15 +169,15 @@ pub fn conv(
     (row, col, filter): (usize, usize, usize),
 ) -> Result<ConvArithmetic> {
     let LayerSpec::Conv2D { kernel, bias, strides, padding, activation } = layer else {
-        return Err(Error::Model("this is not a convolution".into()));
+        return Err(Error::model("this is not a convolution"));
     };
     let (strides, padding, activation) = (*strides, *padding, *activation);
     let (in_h, in_w, in_c) = one_image(input)?;
     let [k_h, k_w, k_in, out_c] = kernel.shape()[..] else {
-        return Err(Error::Shape(format!("a Conv2D kernel of shape {:?}", kernel.shape())));
+        return Err(Error::shape(format!("a Conv2D kernel of shape {:?}", kernel.shape())));
     };
     if k_in != in_c || bias.len() != out_c {
-        return Err(Error::Shape(format!(
+        return Err(Error::shape(format!(
             "a {k_h}×{k_w}×{k_in}×{out_c} kernel with {} biases over an input of {in_c} channels",
             bias.len()
         )));
@@ -239,7 +239,7 @@ pub fn pool(
     let (max, pool_size, strides, padding) = match *layer {
         LayerSpec::MaxPooling2D { pool, strides, padding } => (true, pool, strides, padding),
         LayerSpec::AveragePooling2D { pool, strides, padding } => (false, pool, strides, padding),
-        _ => return Err(Error::Model("this is not a pooling layer".into())),
+        _ => return Err(Error::model("this is not a pooling layer")),
     };
     let (in_h, in_w, c) = one_image(input)?;
     let win = Window2D::new((in_h, in_w), pool_size, strides, padding)?;
@@ -297,9 +297,9 @@ pub fn look(
     let (Some(name), Some(spec)) =
         (model.layer_names().get(layer).map(|n| n.to_string()), model.layer(layer))
     else {
-        return Err(Error::Model(format!("there is no layer {layer} in a model of {count} layers")));
+        return Err(Error::model(format!("there is no layer {layer} in a model of {count} layers")));
     };
-    let spec = spec.spec().ok_or_else(|| Error::Model(format!("{name} cannot describe its weights")))?;
+    let spec = spec.spec().ok_or_else(|| Error::model(format!("{name} cannot describe its weights")))?;
     let input = model.forward_range(image, 0..layer)?.clone();
     let arithmetic = match spec {
         LayerSpec::Conv2D { .. } => Arithmetic::Conv(conv(&spec, &input, position)?),
@@ -307,7 +307,7 @@ pub fn look(
             Arithmetic::Pool(pool(&spec, &input, position)?)
         }
         LayerSpec::Flatten | LayerSpec::Dense { .. } => {
-            return Err(Error::Model(format!(
+            return Err(Error::model(format!(
                 "{name} is neither a convolution nor a pooling layer: the microscope has nothing to show"
             )));
         }
@@ -316,6 +316,6 @@ pub fn look(
     let (_, _, w, c) = output.nhwc()?;
     let (row, col, channel) = position;
     let value = output.data().get((row * w + col) * c + channel).copied();
-    let value = value.ok_or_else(|| Error::Shape(format!("{name}'s output has no value at {position:?}")))?;
+    let value = value.ok_or_else(|| Error::shape(format!("{name}'s output has no value at {position:?}")))?;
     Ok(Reading { arithmetic, value })
 }

@@ -47,7 +47,7 @@ impl Playground {
         digits: std::result::Result<TestDigits, String>,
     ) -> Result<Playground> {
         if model.input_shape() != [28, 28, 1] {
-            return Err(Error::Model(format!(
+            return Err(Error::model(format!(
                 "the playground shows models of 28×28×1 pictures, not {:?}",
                 model.input_shape()
             )));

@@ -11,6 +11,7 @@ use crate::activation::Activation;
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::layer::{Layer, Param, check_grad_shape, no_forward};
+use crate::limits;
 use crate::padding::Padding;
 use crate::spec::LayerSpec;
 use crate::tensor::Tensor;
@@ -61,7 +62,7 @@ impl Conv2D {
     /// A layer with the given HWIO `kernel` and one `bias` per filter.
     pub fn with_weights(kernel: Tensor, bias: Vec<f32>) -> Result<Conv2D> {
         let [k_h, k_w, _, filters] = kernel.shape()[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "a Conv2D kernel is 4-D (height, width, in_channels, filters), got {:?}",
                 kernel.shape()
             )));
@@ -133,18 +134,20 @@ impl Layer for Conv2D {
 
     fn build(&mut self, input_shape: &[usize], init: &mut Init) -> Result<Vec<usize>> {
         let [_, _, in_c] = input_shape[..] else {
-            return Err(Error::Shape(format!(
+            return Err(Error::shape(format!(
                 "Conv2D expects (height, width, channels) inputs, got {input_shape:?}"
             )));
         };
         let (k_h, k_w) = self.kernel_size;
+        let kernel_shape = match self.weights.kernel_if_any() {
+            Some(kernel) => kernel.shape().to_vec(),
+            None => vec![k_h, k_w, in_c, self.filters],
+        };
+        // Every size is checked before the weights are allocated (see `limits`).
+        let size = limits::conv2d(input_shape, &kernel_shape, self.strides, self.padding)?;
         let (fan_in, fan_out) = (k_h * k_w * in_c, k_h * k_w * self.filters);
-        self.weights.init_if_empty(&[k_h, k_w, in_c, self.filters], fan_in, fan_out, init)?;
-        let mut shape = vec![1];
-        shape.extend_from_slice(input_shape);
-        let g =
-            ConvGeometry::new(&shape, self.weights.kernel("Conv2D")?.shape(), self.strides, self.padding)?;
-        Ok(g.output_shape()[1..].to_vec())
+        self.weights.init_if_empty(&kernel_shape, fan_in, fan_out, init)?;
+        Ok(size.output)
     }
 
     fn param_count(&self) -> usize {
