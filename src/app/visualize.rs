@@ -62,18 +62,6 @@ pub fn filter_mean_gradient(
     layer: usize,
     filter: usize,
 ) -> Result<(f64, Tensor)> {
-    mean_gradient(model, x, layer, filter, false)
-}
-
-/// [`filter_mean_gradient`], optionally of the mean *before* the layer's activation (the
-/// returned mean is always of the output after it).
-fn mean_gradient(
-    model: &mut Sequential,
-    x: &Tensor,
-    layer: usize,
-    filter: usize,
-    before_activation: bool,
-) -> Result<(f64, Tensor)> {
     let activation = model.forward_range(x, 0..layer + 1)?.clone();
     let (h, w, c) = check_channel(&activation, layer, filter)?;
     let mut grad = Tensor::zeros(activation.shape())?;
@@ -83,7 +71,7 @@ fn mean_gradient(
         mean += f64::from(pixel[filter]);
         g[filter] = share;
     }
-    let dx = model.backward_range(&grad, 0..layer + 1, before_activation)?;
+    let dx = model.backward_range(&grad, 0..layer + 1, false)?;
     Ok((mean / (h * w) as f64, dx))
 }
 // ANCHOR_END: filter_gradient
