@@ -1,8 +1,8 @@
 //! The engine's direct convolution against the textbook's naive loops, over random geometries
 //! with enough filters for whole and partial blocks of 64, 32 and 8 filters, within the
-//! tolerance of `conv_case`: the forward pass and the kernel and bias gradients (compiled for
-//! every instruction set the processor has), the kernel as the first layer of a model (weight
-//! gradients only) and in the middle of one (its input gradient from im2col), and how
+//! tolerance of `conv_case`: the forward pass, the kernel and bias gradients and the input
+//! gradient (compiled for every instruction set the processor has), the kernel as the first
+//! layer of a model (weight gradients only) and in the middle of one, and how
 //! `ConvAlgorithm::Auto` chooses it.
 
 mod common;
@@ -51,6 +51,20 @@ proptest! {
     }
 
     #[test]
+    fn direct_input_gradient_equals_naive_on_every_instruction_set(c in case(1..80)) {
+        // Whole blocks of 16 input channels and 8, the few left over, and windows over the
+        // padding; `dx` is overwritten, so it starts as garbage.
+        let mut naive_dx = vec![0.0; c.x.len()];
+        let (mut dk, mut db) = (vec![0.0; c.kernel.len()], vec![0.0; c.g.out_c]);
+        naive::backward(&c.g, &c.x, &c.kernel, &c.dy, &mut naive_dx, &mut dk, &mut db);
+        for isa in Isa::available() {
+            let mut dx = vec![f32::NAN; c.x.len()];
+            direct::input_gradient_on(isa, &c.g, &c.kernel, &c.dy, &mut dx);
+            prop_assert!(first_mismatch(&dx, &naive_dx, ATOL, RTOL).is_none(), "{isa:?}");
+        }
+    }
+
+    #[test]
     fn a_direct_first_layer_gets_the_textbook_weight_gradients(c in case(1..40)) {
         // As the first layer of a model, the kernel is asked for its weight gradients only,
         // from the gradient after its ReLU or (when a max pooling folded the ReLU in) before.
@@ -85,10 +99,14 @@ proptest! {
     }
 }
 
-/// What `Auto` picks for the book's 64-filter layers: the direct loops on AVX-512, whose 32
-/// registers hold blocks of 64 filters, im2col otherwise.
-fn for_many_filters() -> ConvKernel {
-    if Isa::current() == Isa::Avx512 { ConvKernel::Direct } else { ConvKernel::Im2col }
+/// What `Auto` picks for a long window and `filters` filters: the direct loops where the
+/// processor's blocks of filters fill up (AVX2's 16, AVX-512's 32 and 64), im2col otherwise.
+fn for_long_windows(filters: usize) -> ConvKernel {
+    match Isa::current() {
+        Isa::Avx512 if filters >= 32 => ConvKernel::Direct,
+        Isa::Avx2 if filters >= 16 => ConvKernel::Direct,
+        _ => ConvKernel::Im2col,
+    }
 }
 
 #[test]
@@ -100,9 +118,9 @@ fn auto_picks_direct_for_blocks_of_filters_or_short_windows() {
     assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(1, 32)), ConvKernel::Direct);
     assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(1, 16)), ConvKernel::Direct);
     // Its other layers: windows of 288 and 576 values against 64 filters.
-    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(32, 64)), for_many_filters());
-    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 64)), for_many_filters());
-    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 16)), ConvKernel::Im2col);
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(32, 64)), for_long_windows(64));
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 64)), for_long_windows(64));
+    assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 16)), for_long_windows(16));
     // Long windows and few filters: im2col on any processor.
     assert_eq!(ConvAlgorithm::Auto.resolve(&geometry(64, 8)), ConvKernel::Im2col);
     // The batch size does not matter.
@@ -118,7 +136,10 @@ fn auto_picks_direct_for_blocks_of_filters_or_short_windows() {
 fn the_plan_uses_the_kernels_its_algorithm_resolves_to() {
     let model = book_model(0).unwrap();
     let kernels = |algorithm| convnets::Plan::new(&model, algorithm, 1).unwrap().conv_kernels();
-    assert_eq!(kernels(ConvAlgorithm::Auto), [ConvKernel::Direct, for_many_filters(), for_many_filters()]);
+    assert_eq!(
+        kernels(ConvAlgorithm::Auto),
+        [ConvKernel::Direct, for_long_windows(64), for_long_windows(64)]
+    );
     assert_eq!(kernels(ConvAlgorithm::Naive), [ConvKernel::Naive; 3]);
     assert_eq!(kernels(ConvAlgorithm::Im2col), [ConvKernel::Im2col; 3]);
     assert_eq!(kernels(ConvAlgorithm::Direct), [ConvKernel::Direct; 3]);

@@ -39,14 +39,14 @@ pub fn forward(
     if x_len == 0 || y_len == 0 {
         return;
     }
-    let per_run = samples_per_run(g.batch);
+    let (per_run, windows) = (samples_per_run(g.batch), direct::Windows::new(g));
     let runs = x.par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
     runs.zip(argmax.par_chunks_mut(per_run * y_len)).for_each(|((x, y), argmax)| {
         // One image's convolution output: written, pooled, and overwritten by the next.
         let mut z = vec![0.0; z_len];
         let images = x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len));
         for ((x, y), argmax) in images.zip(argmax.chunks_exact_mut(y_len)) {
-            direct::forward_image(g, x, kernel, bias, Activation::Relu, &mut z);
+            direct::forward_image(g, &windows, x, kernel, bias, Activation::Relu, &mut z);
             max_pool_image(win, g.out_c, &z, y, argmax);
         }
     });
@@ -74,6 +74,7 @@ pub fn backward(
     }
     // The same runs and passes as `direct::kernel_gradient`, so the same sums in the same order.
     let (per_run, per_pass) = (samples_per_run(g.batch), direct::images_per_pass(g));
+    let windows = direct::Windows::new(g);
     let runs = x.par_chunks(per_run * x_len).zip(dy.par_chunks(per_run * y_len));
     let winners = argmax.par_chunks(per_run * y_len).zip(y.par_chunks(per_run * y_len));
     let sums: Vec<Vec<f32>> = runs
@@ -93,7 +94,7 @@ pub fn backward(
                 for (((dy, argmax), y), dz) in outputs.zip(dz.chunks_exact_mut(z_len)) {
                     scatter_image(dy, argmax, y, true, dz);
                 }
-                direct::kernel_gradient_images(&g.with_batch(images), x, dz, dk, db);
+                direct::kernel_gradient_images(&g.with_batch(images), &windows, x, dz, dk, db);
             }
             sums
         })

@@ -11,33 +11,18 @@ use super::isa::Isa;
 use crate::shape::Window2D;
 
 // ANCHOR: windows
-/// Calls `visit(y_offset, pixels)` for every window position of pooling an NHWC `shape`:
-/// `pixels` lists, in row-major order, the flat offsets of the input pixels under the window
-/// (channel 0 of each; a pixel's `c` channels follow it in memory), and the window's `c`
-/// outputs start at `y_offset`. Positions in the padding are left out: TensorFlow ignores
-/// them (for max pooling they never win; for average pooling they are not counted).
-/// Every window holds at least one pixel: `same` padding never exceeds `k − 1` in total.
+/// Lists in `pixels`, in row-major order, the flat offsets in a `(h, w, c)` image of the
+/// pixels under the window of output `(oh, ow)` (channel 0 of each; a pixel's `c` channels
+/// follow it in memory). Positions in the padding are left out: TensorFlow ignores them (for
+/// max pooling they never win). Every window holds at least one pixel: `same` padding never
+/// exceeds `k − 1` in total.
 #[inline(always)]
-fn for_each_window(
-    shape: (usize, usize, usize, usize),
-    win: &Window2D,
-    mut visit: impl FnMut(usize, &[usize]),
-) {
-    let (batch, h, w, c) = shape;
-    let mut pixels = Vec::with_capacity(win.k_h * win.k_w);
-    let mut y_offset = 0;
-    for n in 0..batch {
-        for oh in 0..win.out_h {
-            let (rows, ih) = win.kernel_rows_inside(oh);
-            for ow in 0..win.out_w {
-                let (cols, iw) = win.kernel_cols_inside(ow);
-                pixels.clear();
-                for ih in ih..ih + rows.len() {
-                    pixels.extend((iw..iw + cols.len()).map(|iw| ((n * h + ih) * w + iw) * c));
-                }
-                visit(y_offset, &pixels);
-                y_offset += c;
-            }
+fn window_pixels(win: &Window2D, c: usize, (oh, ow): (usize, usize), pixels: &mut Vec<usize>) {
+    let ((rows, ih), (cols, iw)) = (win.kernel_rows_inside(oh), win.kernel_cols_inside(ow));
+    pixels.clear();
+    for ih in ih..ih + rows.len() {
+        for iw in iw..iw + cols.len() {
+            pixels.push((ih * win.in_w + iw) * c);
         }
     }
 }
@@ -45,22 +30,25 @@ fn for_each_window(
 
 // ANCHOR: window_max
 /// The largest value of a window and where it is, channel by channel, for the `N` channels
-/// from `first`: `pixels` lists the window's pixels in `xs` (as [`for_each_window`] gives
+/// from `first`: `pixels` lists the window's pixels in `xs` (as [`window_pixels`] gives
 /// them), and `best` and `arg` are the window's outputs and their argmax.
 ///
 /// Strict `>`: on a tie the first maximum keeps the gradient, as TensorFlow does. A NaN
 /// wins, so a diverged network shows up in the loss.
 #[inline(always)]
 fn window_max<const N: usize>(xs: &[f32], pixels: &[usize], first: usize, best: &mut [f32], arg: &mut [u32]) {
-    let values = |p: usize| -> [f32; N] { xs[p + first..][..N].try_into().expect("a slice of N values") };
+    #[inline(always)]
+    fn at<const N: usize>(xs: &[f32], p: usize) -> [f32; N] {
+        xs[p..][..N].try_into().expect("a slice of N values")
+    }
     // `N` is a constant, so the maxima and their positions stay in registers while the
     // window's pixels go by, and are stored once at the end.
     // `won` holds the winning pixel (the offset of its channel 0); the lane's own channel is
     // added when the positions are stored.
-    let mut b = values(pixels[0]);
+    let mut b = at::<N>(xs, pixels[0] + first);
     let mut won = [pixels[0] as u32; N];
     for &p in &pixels[1..] {
-        let v = values(p);
+        let v = at::<N>(xs, p + first);
         for lane in 0..N {
             // Branch-free: `wins` becomes an all-ones or all-zeros bit mask that picks
             // between old and new with `&` and `|`, so the loop runs on whole SIMD registers.
@@ -110,20 +98,24 @@ fn max_pool_image_avx2(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], arg
 /// [`max_pool_image`], inlined into a function compiled for the instruction set at hand.
 #[inline(always)]
 fn max_pool_image_with(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
-    for_each_window((1, win.in_h, win.in_w, c), win, |out, pixels| {
-        let (best, arg) = (&mut ys[out..out + c], &mut argmax[out..out + c]);
+    // Plain loops rather than closures: a closure is compiled on its own, without the
+    // instruction set of the function it is written in.
+    let mut pixels = Vec::with_capacity(win.k_h * win.k_w);
+    let (sixteens, eights, outputs) = (c / 16 * 16, c / 8 * 8, win.out_h * win.out_w);
+    let windows = ys.chunks_exact_mut(c.max(1)).zip(argmax.chunks_exact_mut(c.max(1))).take(outputs);
+    for (out, (best, arg)) in windows.enumerate() {
+        window_pixels(win, c, (out / win.out_w, out % win.out_w), &mut pixels);
         // Sixteen channels at a time (one AVX-512 register), then eight, then one.
-        let (sixteens, eights) = (c / 16 * 16, c / 8 * 8);
         for first in (0..sixteens).step_by(16) {
-            window_max::<16>(xs, pixels, first, best, arg);
+            window_max::<16>(xs, &pixels, first, best, arg);
         }
         for first in (sixteens..eights).step_by(8) {
-            window_max::<8>(xs, pixels, first, best, arg);
+            window_max::<8>(xs, &pixels, first, best, arg);
         }
         for first in eights..c {
-            window_max::<1>(xs, pixels, first, best, arg);
+            window_max::<1>(xs, &pixels, first, best, arg);
         }
-    });
+    }
 }
 // ANCHOR_END: max_pool_image
 

@@ -9,11 +9,16 @@
 
 use super::{Pixel, Tap};
 
-/// How the loops are blocked for one set of vector instructions.
-pub(super) trait Blocking {
+/// Whether a set of instructions has fused multiply-adds: all the loops for single pixels,
+/// single filters and windows over the padding need to know.
+pub(super) trait MulAdd {
     /// Whether the processor has fused multiply-add instructions.
     const FMA: bool;
+}
 
+/// How the generic loops are blocked for one set of vector instructions. (AVX2 has its own
+/// loops, written in its instructions: [`super::avx2`].)
+pub(super) trait Blocking: MulAdd {
     /// Computes the outputs of the pixels `inside` (whole windows, all sharing `taps`) that
     /// fill whole blocks, and returns how many pixels that was; the caller does the rest one
     /// pixel at a time.
@@ -37,10 +42,8 @@ pub(super) trait Blocking {
 /// gradient three taps × 64 filters (twelve).
 pub(super) struct Wide;
 
-/// AVX2 with FMA: four pixels × 16 filters of sums (eight of the sixteen registers; two more
-/// hold a kernel row and four the pixels' values, so nothing spills: six pixels, as a GEMM's
-/// inner kernel for this processor has six rows, made the compiler keep all six values and
-/// spill four blocks of sums to memory), and for the kernel gradient three taps × 16 filters.
+/// AVX2 with FMA: its blocks are in [`super::avx2`]; here it only has the fused multiply-add
+/// for the single pixels and filters around them.
 pub(super) struct Avx2;
 
 /// Any processor: four pixels × 8 filters (eight SSE2 or NEON registers of 4), and three taps
@@ -48,9 +51,19 @@ pub(super) struct Avx2;
 /// slow library call).
 pub(super) struct Portable;
 
-impl Blocking for Wide {
+impl MulAdd for Wide {
     const FMA: bool = true;
+}
 
+impl MulAdd for Avx2 {
+    const FMA: bool = true;
+}
+
+impl MulAdd for Portable {
+    const FMA: bool = false;
+}
+
+impl Blocking for Wide {
     #[inline(always)]
     fn forward(
         x: &[f32],
@@ -100,32 +113,7 @@ impl Blocking for Wide {
     }
 }
 
-impl Blocking for Avx2 {
-    const FMA: bool = true;
-
-    #[inline(always)]
-    fn forward(
-        x: &[f32],
-        kernel: &[f32],
-        bias: &[f32],
-        taps: &[Tap],
-        inside: &[Pixel],
-        out_c: usize,
-        relu: bool,
-        y: &mut [f32],
-    ) -> usize {
-        four_pixel_blocks::<Self, 16>(x, kernel, bias, taps, inside, out_c, relu, y)
-    }
-
-    #[inline(always)]
-    fn kernel_gradient(x: &[f32], dz: &[f32], pixels: &[Pixel], taps: &[Tap], out_c: usize, dk: &mut [f32]) {
-        tap_blocks::<Self, 16>(x, dz, pixels, taps, out_c, dk);
-    }
-}
-
 impl Blocking for Portable {
-    const FMA: bool = false;
-
     #[inline(always)]
     fn forward(
         x: &[f32],
@@ -149,7 +137,7 @@ impl Blocking for Portable {
 /// `a · b + c`: one fused multiply-add instruction where `B` has them, a multiply and an add
 /// otherwise.
 #[inline(always)]
-pub(super) fn mul_add<B: Blocking>(a: f32, b: f32, c: f32) -> f32 {
+pub(super) fn mul_add<B: MulAdd>(a: f32, b: f32, c: f32) -> f32 {
     if B::FMA { a.mul_add(b, c) } else { a * b + c }
 }
 
@@ -173,7 +161,7 @@ fn row<const N: usize>(values: &[f32], at: usize) -> &[f32; N] {
 /// `first`; returns the part of `out` too short for a whole block.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn one_pixel_blocks<'a, B: Blocking, const N: usize>(
+pub(super) fn one_pixel_blocks<'a, B: MulAdd, const N: usize>(
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
@@ -200,7 +188,7 @@ pub(super) fn one_pixel_blocks<'a, B: Blocking, const N: usize>(
 /// kernel row of `N` weights is loaded once for four pixels.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn four_pixels<B: Blocking, const N: usize>(
+fn four_pixels<B: MulAdd, const N: usize>(
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
@@ -234,7 +222,7 @@ fn four_pixels<B: Blocking, const N: usize>(
 /// returns how many pixels that was.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn four_pixel_blocks<B: Blocking, const N: usize>(
+fn four_pixel_blocks<B: MulAdd, const N: usize>(
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
@@ -264,7 +252,7 @@ fn four_pixel_blocks<B: Blocking, const N: usize>(
 /// than an array of arrays: the compiler keeps those in registers, and it does not for a
 /// nested array.)
 #[inline(always)]
-fn accumulate3<B: Blocking, const N: usize>(
+fn accumulate3<B: MulAdd, const N: usize>(
     x: &[f32],
     dz: &[f32],
     pixels: &[Pixel],
@@ -291,7 +279,7 @@ fn accumulate3<B: Blocking, const N: usize>(
 /// [`accumulate3`] for one tap (the last one or two of a window whose length is not a
 /// multiple of the block's).
 #[inline(always)]
-fn accumulate1<B: Blocking, const N: usize>(
+fn accumulate1<B: MulAdd, const N: usize>(
     x: &[f32],
     dz: &[f32],
     pixels: &[Pixel],
@@ -310,7 +298,7 @@ fn accumulate1<B: Blocking, const N: usize>(
 
 /// Every tap × the `N` filters from `first`: taps three at a time, then one.
 #[inline(always)]
-fn taps_in_threes<B: Blocking, const N: usize>(
+pub(super) fn taps_in_threes<B: MulAdd, const N: usize>(
     x: &[f32],
     dz: &[f32],
     pixels: &[Pixel],
@@ -330,7 +318,7 @@ fn taps_in_threes<B: Blocking, const N: usize>(
 /// Every tap × every filter: filters in blocks of `N` (then one at a time), taps three at a
 /// time.
 #[inline(always)]
-fn tap_blocks<B: Blocking, const N: usize>(
+fn tap_blocks<B: MulAdd, const N: usize>(
     x: &[f32],
     dz: &[f32],
     pixels: &[Pixel],

@@ -16,6 +16,8 @@
 //! input gradient is not done here: it is im2col's `dz · kernelᵀ` followed by col2im, which
 //! needs no patch matrix either.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod blocks;
 
 use std::ops::Range;
@@ -26,7 +28,7 @@ use super::isa::Isa;
 use super::runs::{add_weight_grads_in_order, samples_per_run};
 use crate::activation::Activation;
 use crate::geometry::ConvGeometry;
-use blocks::{Blocking, Portable, one_pixel_blocks};
+use blocks::{Blocking, MulAdd, Portable, one_pixel_blocks};
 
 /// One multiply-add of a window: where its input value is (relative to the window) and
 /// where its kernel row for filter 0 is.
@@ -44,6 +46,16 @@ struct Pixel {
     out: usize,
 }
 
+/// Consecutive pixels of one output row whose windows lie wholly inside the image: where the
+/// first one's window starts and its output row is, and how many there are. The next pixel's
+/// window starts [`Windows`]' `step` values further on, its output row `out_c` further on.
+#[derive(Debug, Clone, Copy)]
+struct PixelRow {
+    x: usize,
+    out: usize,
+    len: usize,
+}
+
 /// The taps of a window whose rows `rows` and columns `cols` fall inside the image (the
 /// padding adds nothing), written into `taps`.
 fn window_taps(g: &ConvGeometry, rows: Range<usize>, cols: Range<usize>, taps: &mut Vec<Tap>) {
@@ -56,6 +68,86 @@ fn window_taps(g: &ConvGeometry, rows: Range<usize>, cols: Range<usize>, taps: &
                 taps.push(Tap { x, kernel: ((kh * w.k_w + kw) * in_c + ci) * out_c });
             }
         }
+    }
+}
+
+/// Where the windows of one image of a geometry lie, sorted out once per batch (or per
+/// training step) rather than once per image: the taps of a whole window; the pixels whose
+/// windows lie wholly inside the image (all of them with `valid` padding), which share those
+/// taps and go in blocks; and each other pixel, whose window reaches into the padding, with
+/// its own, shorter list of taps.
+#[derive(Debug, Clone)]
+pub struct Windows {
+    taps: Vec<Tap>,
+    inside: Vec<Pixel>,
+    /// The same pixels as runs along output rows, and the step between a run's windows.
+    rows: Vec<PixelRow>,
+    step: usize,
+    partial: Vec<(Pixel, Vec<Tap>)>,
+    /// Values per image of the input and of the output.
+    x_len: usize,
+    y_len: usize,
+}
+
+impl Windows {
+    /// The windows of one image of geometry `g` (its batch size does not matter).
+    pub fn new(g: &ConvGeometry) -> Windows {
+        let (w, out_c) = (&g.window, g.out_c);
+        let mut taps = Vec::with_capacity(g.patch_len());
+        window_taps(g, 0..w.k_h, 0..w.k_w, &mut taps);
+        let (mut inside, mut partial) = (Vec::with_capacity(g.sample_rows()), Vec::new());
+        for pixel in 0..g.sample_rows() {
+            let ((rows, ih), (cols, iw)) =
+                (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
+            let at = Pixel { x: (ih * w.in_w + iw) * g.in_c, out: pixel * out_c };
+            if rows.len() == w.k_h && cols.len() == w.k_w {
+                inside.push(at);
+            } else {
+                let mut own = Vec::new();
+                window_taps(g, rows, cols, &mut own);
+                partial.push((at, own));
+            }
+        }
+        let step = g.in_c * w.stride_w;
+        let mut rows: Vec<PixelRow> = Vec::new();
+        for &p in &inside {
+            match rows.last_mut() {
+                Some(row) if p.x == row.x + row.len * step && p.out == row.out + row.len * out_c => {
+                    row.len += 1
+                }
+                _ => rows.push(PixelRow { x: p.x, out: p.out, len: 1 }),
+            }
+        }
+        let (x_len, y_len) = (g.sample_input_len(), g.sample_output_len());
+        Windows { taps, inside, rows, step, partial, x_len, y_len }
+    }
+
+    /// [`Windows::inside`] as runs along output rows.
+    fn rows(&self, images: usize) -> Vec<PixelRow> {
+        let mut all = Vec::with_capacity(images * self.rows.len());
+        for image in 0..images {
+            let (x, out) = (image * self.x_len, image * self.y_len);
+            all.extend(self.rows.iter().map(|r| PixelRow { x: r.x + x, out: r.out + out, len: r.len }));
+        }
+        all
+    }
+
+    /// The pixels of `images` consecutive images whose windows lie wholly inside them.
+    fn inside(&self, images: usize) -> Vec<Pixel> {
+        let mut all = Vec::with_capacity(images * self.inside.len());
+        for image in 0..images {
+            let (x, out) = (image * self.x_len, image * self.y_len);
+            all.extend(self.inside.iter().map(|p| Pixel { x: p.x + x, out: p.out + out }));
+        }
+        all
+    }
+
+    /// The other pixels of `images` consecutive images, each with its taps.
+    fn partial(&self, images: usize) -> impl Iterator<Item = (Pixel, &[Tap])> {
+        (0..images).flat_map(move |image| {
+            let (x, out) = (image * self.x_len, image * self.y_len);
+            self.partial.iter().map(move |(p, taps)| (Pixel { x: p.x + x, out: p.out + out }, &taps[..]))
+        })
     }
 }
 
@@ -74,38 +166,82 @@ macro_rules! compiled_for {
     };
 }
 
-compiled_for!(forward_image_avx512, "avx512f,avx2,fma", forward_image_with::<blocks::Wide>(
-    g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], activation: Activation, y: &mut [f32]
-));
-compiled_for!(forward_image_avx2, "avx2,fma", forward_image_with::<blocks::Avx2>(
-    g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], activation: Activation, y: &mut [f32]
+compiled_for!(forward_avx512, "avx512f,avx2,fma", forward_images_with::<blocks::Wide>(
+    g: &ConvGeometry, windows: &Windows, x: &[f32], kernel: &[f32], bias: &[f32], activation: Activation,
+    y: &mut [f32]
 ));
 compiled_for!(kernel_gradient_avx512, "avx512f,avx2,fma", kernel_gradient_images_with::<blocks::Wide>(
-    g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f32], dbias: &mut [f32]
-));
-compiled_for!(kernel_gradient_avx2, "avx2,fma", kernel_gradient_images_with::<blocks::Avx2>(
-    g: &ConvGeometry, x: &[f32], dz: &[f32], dkernel: &mut [f32], dbias: &mut [f32]
+    g: &ConvGeometry, windows: &Windows, x: &[f32], dz: &[f32], dkernel: &mut [f32], dbias: &mut [f32]
 ));
 
-/// `y = activation(conv(x, kernel) + bias)` for **one image** (the geometry's batch size is
-/// ignored): `x` is `(in_h, in_w, in_c)`, `y` is `(out_h, out_w, out_c)`.
-pub fn forward_image(
+/// [`forward_images`] in AVX2 instructions: the whole windows by [`avx2`]'s blocks, the few
+/// filters past the last multiple of 8 and the windows over the padding one at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn forward_avx2(
     g: &ConvGeometry,
+    windows: &Windows,
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
     activation: Activation,
     y: &mut [f32],
 ) {
-    forward_image_on(Isa::current(), g, x, kernel, bias, activation, y);
+    let (out_c, filters) = (g.out_c, g.out_c / 8 * 8);
+    forward_images_by::<blocks::Avx2>(g, windows, x, kernel, bias, activation, y, |taps, inside, relu, y| {
+        avx2::forward_whole_windows(g, x, kernel, bias, inside, filters, relu, y);
+        for p in inside.iter().filter(|_| filters < out_c) {
+            let rest = &mut y[p.out + filters..p.out + out_c];
+            one_pixel_blocks::<blocks::Avx2, 1>(&x[p.x..], kernel, bias, taps, relu, filters, rest);
+        }
+        inside.len()
+    });
 }
 
-/// [`forward_image`] with the blocking of `isa` (or the best the processor has, if it lacks
-/// `isa`).
+/// [`kernel_gradient_images`] in AVX2 instructions, blocked as [`forward_avx2`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn kernel_gradient_avx2(
+    g: &ConvGeometry,
+    windows: &Windows,
+    x: &[f32],
+    dz: &[f32],
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    let (out_c, filters) = (g.out_c, g.out_c / 8 * 8);
+    kernel_gradient_images_by::<blocks::Avx2>(g, windows, x, dz, dkernel, dbias, |taps, pixels, dk| {
+        let rows = windows.rows(g.batch);
+        avx2::kernel_gradient_whole_windows(g, x, dz, (&rows, windows.step), filters, dk);
+        for first in filters..out_c {
+            blocks::taps_in_threes::<blocks::Avx2, 1>(x, dz, pixels, taps, first, dk);
+        }
+    });
+}
+
+/// `y = activation(conv(x, kernel) + bias)` for **one image** of the geometry `g` (its batch
+/// size is ignored), whose [`Windows`] are `windows`: `x` is `(in_h, in_w, in_c)`, `y` is
+/// `(out_h, out_w, out_c)`.
+pub fn forward_image(
+    g: &ConvGeometry,
+    windows: &Windows,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    activation: Activation,
+    y: &mut [f32],
+) {
+    forward_images_on(Isa::current(), &g.with_batch(1), windows, x, kernel, bias, activation, y);
+}
+
+/// `y = activation(conv(x, kernel) + bias)` for the geometry's `g.batch` images, on this
+/// thread, with the blocking of `isa` (or the best the processor has, if it lacks `isa`).
 #[allow(clippy::too_many_arguments)]
-pub fn forward_image_on(
+fn forward_images_on(
     isa: Isa,
     g: &ConvGeometry,
+    windows: &Windows,
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
@@ -117,49 +253,58 @@ pub fn forward_image_on(
         // and FMA, and `Avx2` only when it reports AVX2 and FMA (`Isa::detected`): the
         // features these functions are compiled for.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { forward_image_avx512(g, x, kernel, bias, activation, y) },
+        Isa::Avx512 => unsafe { forward_avx512(g, windows, x, kernel, bias, activation, y) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { forward_image_avx2(g, x, kernel, bias, activation, y) },
-        _ => forward_image_with::<Portable>(g, x, kernel, bias, activation, y),
+        Isa::Avx2 => unsafe { forward_avx2(g, windows, x, kernel, bias, activation, y) },
+        _ => forward_images_with::<Portable>(g, windows, x, kernel, bias, activation, y),
     }
 }
 
-// ANCHOR: forward_image
-/// [`forward_image`] with the blocks of `B`.
+/// [`forward_images_on`] with the blocks of `B`.
 #[inline(always)]
-fn forward_image_with<B: Blocking>(
+fn forward_images_with<B: Blocking>(
     g: &ConvGeometry,
+    windows: &Windows,
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
     activation: Activation,
     y: &mut [f32],
 ) {
-    let (w, out_c) = (&g.window, g.out_c);
+    forward_images_by::<B>(g, windows, x, kernel, bias, activation, y, |taps, inside, relu, y| {
+        B::forward(x, kernel, bias, taps, inside, g.out_c, relu, y)
+    });
+}
+
+// ANCHOR: forward_image
+/// [`forward_images`], the pixels whose windows lie wholly inside their image computed in
+/// blocks by `whole(taps, pixels, relu, y)`, which returns how many of them it did; the
+/// windows over the padding, and the pixels `whole` leaves, go one at a time.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_images_by<B: MulAdd>(
+    g: &ConvGeometry,
+    windows: &Windows,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    activation: Activation,
+    y: &mut [f32],
+    whole: impl FnOnce(&[Tap], &[Pixel], bool, &mut [f32]) -> usize,
+) {
+    let out_c = g.out_c;
     let relu = activation == Activation::Relu;
-    // Most windows lie wholly inside the image (all of them with `valid` padding) and share
-    // one list of taps; they go in blocks. A window over the padding gets its own list.
-    let (mut whole, mut partial) = (Vec::with_capacity(g.patch_len()), Vec::with_capacity(g.patch_len()));
-    window_taps(g, 0..w.k_h, 0..w.k_w, &mut whole);
-    let mut inside = Vec::with_capacity(g.sample_rows());
-    for (pixel, y_row) in y.chunks_exact_mut(out_c).take(g.sample_rows()).enumerate() {
-        let ((rows, ih), (cols, iw)) =
-            (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
-        let at = (ih * w.in_w + iw) * g.in_c;
-        if rows.len() == w.k_h && cols.len() == w.k_w {
-            inside.push(Pixel { x: at, out: pixel * out_c });
-            continue;
-        }
-        window_taps(g, rows, cols, &mut partial);
-        one_pixel::<B>(&x[at..], kernel, bias, &partial, relu, y_row);
+    for (p, taps) in windows.partial(g.batch) {
+        one_pixel::<B>(&x[p.x..], kernel, bias, taps, relu, &mut y[p.out..][..out_c]);
     }
-    let grouped = B::forward(x, kernel, bias, &whole, &inside, out_c, relu, y);
+    let (taps, inside) = (&windows.taps, windows.inside(g.batch));
+    let grouped = whole(taps, &inside, relu, y);
     // The last few pixels, one at a time.
     for p in &inside[grouped..] {
-        one_pixel::<B>(&x[p.x..], kernel, bias, &whole, relu, &mut y[p.out..][..out_c]);
+        one_pixel::<B>(&x[p.x..], kernel, bias, taps, relu, &mut y[p.out..][..out_c]);
     }
     if !relu {
-        for y_row in y.chunks_exact_mut(out_c).take(g.sample_rows()) {
+        for y_row in y.chunks_exact_mut(out_c).take(g.patch_rows()) {
             activation.apply(y_row, out_c);
         }
     }
@@ -168,7 +313,7 @@ fn forward_image_with<B: Blocking>(
 
 /// One pixel's outputs, in blocks of 64 filters, then 32, 8 and 1.
 #[inline(always)]
-fn one_pixel<B: Blocking>(
+fn one_pixel<B: MulAdd>(
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
@@ -211,84 +356,98 @@ pub fn forward_on(
     if x_len == 0 || y_len == 0 {
         return;
     }
-    let images = x.par_chunks(x_len).zip(y.par_chunks_mut(y_len)).take(g.batch);
-    images.for_each(|(x, y)| forward_image_on(isa, g, x, kernel, bias, activation, y));
+    // One run of images per thread: the blocks of pixels run on from one image to the next.
+    let (per_run, windows) = (samples_per_run(g.batch), Windows::new(g));
+    let runs = x[..g.batch * x_len].par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
+    runs.for_each(|(x, y)| {
+        let images = g.with_batch(x.len() / x_len);
+        forward_images_on(isa, &images, &windows, x, kernel, bias, activation, y);
+    });
 }
 
-/// Adds the kernel and bias gradients of the geometry's `g.batch` images to `dkernel` and
-/// `dbias`, given `dz`, the gradient of their outputs *before* the activation.
+/// Adds the kernel and bias gradients of the geometry's `g.batch` images, whose
+/// [`Windows`] are `windows`, to `dkernel` and `dbias`, given `dz`, the gradient of their
+/// outputs *before* the activation.
 pub fn kernel_gradient_images(
     g: &ConvGeometry,
+    windows: &Windows,
     x: &[f32],
     dz: &[f32],
     dkernel: &mut [f32],
     dbias: &mut [f32],
 ) {
-    kernel_gradient_images_on(Isa::current(), g, x, dz, dkernel, dbias);
+    kernel_gradient_images_on(Isa::current(), g, windows, x, dz, dkernel, dbias);
 }
 
 /// [`kernel_gradient_images`] with the blocking of `isa` (or the best the processor has, if
 /// it lacks `isa`).
-pub fn kernel_gradient_images_on(
+fn kernel_gradient_images_on(
     isa: Isa,
     g: &ConvGeometry,
+    windows: &Windows,
     x: &[f32],
     dz: &[f32],
     dkernel: &mut [f32],
     dbias: &mut [f32],
 ) {
     match isa.supported() {
-        // SAFETY: as in `forward_image_on`.
+        // SAFETY: as in `forward_images_on`.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { kernel_gradient_avx512(g, x, dz, dkernel, dbias) },
+        Isa::Avx512 => unsafe { kernel_gradient_avx512(g, windows, x, dz, dkernel, dbias) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { kernel_gradient_avx2(g, x, dz, dkernel, dbias) },
-        _ => kernel_gradient_images_with::<Portable>(g, x, dz, dkernel, dbias),
+        Isa::Avx2 => unsafe { kernel_gradient_avx2(g, windows, x, dz, dkernel, dbias) },
+        _ => kernel_gradient_images_with::<Portable>(g, windows, x, dz, dkernel, dbias),
     }
 }
 
-// ANCHOR: kernel_gradient_images
 /// [`kernel_gradient_images`] with the blocks of `B`.
+#[inline(always)]
+fn kernel_gradient_images_with<B: Blocking>(
+    g: &ConvGeometry,
+    windows: &Windows,
+    x: &[f32],
+    dz: &[f32],
+    dkernel: &mut [f32],
+    dbias: &mut [f32],
+) {
+    kernel_gradient_images_by::<B>(g, windows, x, dz, dkernel, dbias, |taps, pixels, dk| {
+        B::kernel_gradient(x, dz, pixels, taps, g.out_c, dk)
+    });
+}
+
+// ANCHOR: kernel_gradient_images
+/// [`kernel_gradient_images`], the pixels whose windows lie wholly inside the image done in
+/// blocks by `whole(taps, pixels, dkernel)`.
 ///
 /// These are the sums of im2col's `colsᵀ · dz`, `dkernel[tap][f] = Σ_pixels x[pixel's window
 /// at tap] · dz[pixel][f]`, taken a block of kernel weights × a block of filters at a time
 /// with the sums held in registers for a whole pass over the images' pixels, and the window
 /// values read straight from the images: no patch matrix.
 #[inline(always)]
-fn kernel_gradient_images_with<B: Blocking>(
+fn kernel_gradient_images_by<B: MulAdd>(
     g: &ConvGeometry,
+    windows: &Windows,
     x: &[f32],
     dz: &[f32],
     dkernel: &mut [f32],
     dbias: &mut [f32],
+    whole: impl FnOnce(&[Tap], &[Pixel], &mut [f32]),
 ) {
-    let (w, out_c) = (&g.window, g.out_c);
-    let (x_len, y_len) = (g.sample_input_len(), g.sample_output_len());
-    for row in dz[..g.batch * y_len].chunks_exact(out_c) {
+    let out_c = g.out_c;
+    for row in dz[..g.batch * g.sample_output_len()].chunks_exact(out_c) {
         dbias.iter_mut().zip(row).for_each(|(b, d)| *b += d);
     }
-    // Windows wholly inside the image share one list of taps and go through the registers;
-    // the few over the padding add their products one by one.
-    let (mut whole, mut partial) = (Vec::with_capacity(g.patch_len()), Vec::with_capacity(g.patch_len()));
-    window_taps(g, 0..w.k_h, 0..w.k_w, &mut whole);
-    let mut pixels = Vec::with_capacity(g.patch_rows());
-    for (image, pixel) in (0..g.batch).flat_map(|image| (0..g.sample_rows()).map(move |p| (image, p))) {
-        let ((rows, ih), (cols, iw)) =
-            (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
-        let at = Pixel { x: image * x_len + (ih * w.in_w + iw) * g.in_c, out: image * y_len + pixel * out_c };
-        if rows.len() == w.k_h && cols.len() == w.k_w {
-            pixels.push(at);
-            continue;
-        }
-        window_taps(g, rows, cols, &mut partial);
+    // Windows wholly inside the image go through the registers; the few over the padding add
+    // their products one by one.
+    for (at, partial) in windows.partial(g.batch) {
         let d = &dz[at.out..][..out_c];
-        for tap in &partial {
+        for tap in partial {
             let v = x[at.x + tap.x];
             let dk = &mut dkernel[tap.kernel..][..out_c];
             dk.iter_mut().zip(d).for_each(|(k, d)| *k = blocks::mul_add::<B>(v, *d, *k));
         }
     }
-    B::kernel_gradient(x, dz, &pixels, &whole, out_c, dkernel);
+    whole(&windows.taps, &windows.inside(g.batch), dkernel);
 }
 // ANCHOR_END: kernel_gradient_images
 
@@ -326,7 +485,7 @@ pub fn kernel_gradient_on(
     if x_len == 0 || y_len == 0 || g.batch == 0 {
         return;
     }
-    let (per_run, per_pass) = (samples_per_run(g.batch), images_per_pass(g));
+    let (per_run, per_pass, windows) = (samples_per_run(g.batch), images_per_pass(g), Windows::new(g));
     let runs: Vec<Vec<f32>> = x[..g.batch * x_len]
         .par_chunks(per_run * x_len)
         .zip(dz.par_chunks(per_run * y_len))
@@ -334,10 +493,87 @@ pub fn kernel_gradient_on(
             let mut sums = vec![0.0; dkernel.len() + dbias.len()];
             let (dk, db) = sums.split_at_mut(dkernel.len());
             for (x, dz) in x.chunks(per_pass * x_len).zip(dz.chunks(per_pass * y_len)) {
-                kernel_gradient_images_on(isa, &g.with_batch(x.len() / x_len), x, dz, dk, db);
+                let images = g.with_batch(x.len() / x_len);
+                kernel_gradient_images_on(isa, &images, &windows, x, dz, dk, db);
             }
             sums
         })
         .collect();
     add_weight_grads_in_order(runs.iter().map(Vec::as_slice), dkernel, dbias);
 }
+
+/// `dx = ∂loss/∂x` (overwritten) given `dz`, the gradient of the outputs *before* the
+/// activation, for a whole batch, the images shared among the threads.
+pub fn input_gradient(g: &ConvGeometry, kernel: &[f32], dz: &[f32], dx: &mut [f32]) {
+    input_gradient_on(Isa::current(), g, kernel, dz, dx);
+}
+
+/// [`input_gradient`] with the blocking of `isa`, or the best the processor has if it lacks
+/// `isa`. Only AVX2 has blocks for it (and AVX-512 processors run those); the portable loops
+/// take one sum at a time, for reference and tests, not speed.
+pub fn input_gradient_on(isa: Isa, g: &ConvGeometry, kernel: &[f32], dz: &[f32], dx: &mut [f32]) {
+    let (x_len, y_len) = (g.sample_input_len(), g.sample_output_len());
+    if x_len == 0 || y_len == 0 || g.batch == 0 {
+        return;
+    }
+    let (per_run, windows) = (samples_per_run(g.batch), Windows::new(g));
+    let runs = dx[..g.batch * x_len].par_chunks_mut(per_run * x_len).zip(dz.par_chunks(per_run * y_len));
+    runs.for_each(|(dx, dz)| {
+        let images = g.with_batch(dx.len() / x_len);
+        match isa.supported() {
+            // SAFETY: `supported()` gives `Avx2` or `Avx512` only when the processor reports
+            // AVX2 and FMA (`Isa::detected`), the features this function is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 | Isa::Avx512 => unsafe { input_gradient_avx2(&images, &windows, kernel, dz, dx) },
+            _ => input_gradient_images_by::<Portable>(&images, &windows, kernel, dz, dx, |_, _, _| 0),
+        }
+    });
+}
+
+/// [`input_gradient_images`] in AVX2 instructions: six pixels × sixteen input channels at a
+/// time ([`avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn input_gradient_avx2(g: &ConvGeometry, windows: &Windows, kernel: &[f32], dz: &[f32], dx: &mut [f32]) {
+    let channels = g.in_c / 8 * 8;
+    input_gradient_images_by::<blocks::Avx2>(g, windows, kernel, dz, dx, |_, pixels, dx| {
+        avx2::input_gradient_whole_windows(g, kernel, dz, pixels, channels, dx);
+        channels
+    });
+}
+
+// ANCHOR: input_gradient_images
+/// `dx` (overwritten) for the geometry's `g.batch` images: every output pixel sends its
+/// gradient back through the kernel to the inputs of its window, `dx[pixel + tap][ci] +=
+/// Σ_f dz[pixel][f] · kernel[tap][ci][f]`. The pixels whose windows lie wholly inside their
+/// image go through `whole(taps, pixels, dx)` for their first input channels, as many as it
+/// returns; the rest go one sum at a time.
+#[inline(always)]
+fn input_gradient_images_by<B: MulAdd>(
+    g: &ConvGeometry,
+    windows: &Windows,
+    kernel: &[f32],
+    dz: &[f32],
+    dx: &mut [f32],
+    whole: impl FnOnce(&[Tap], &[Pixel], &mut [f32]) -> usize,
+) {
+    let (in_c, out_c) = (g.in_c, g.out_c);
+    dx[..g.batch * g.sample_input_len()].fill(0.0);
+    let back = |dx: &mut [f32], at: Pixel, tap: &Tap| {
+        let (d, k) = (&dz[at.out..][..out_c], &kernel[tap.kernel..][..out_c]);
+        dx[at.x + tap.x] += d.iter().zip(k).fold(0.0, |sum, (d, k)| blocks::mul_add::<B>(*d, *k, sum));
+    };
+    for (at, partial) in windows.partial(g.batch) {
+        partial.iter().for_each(|tap| back(dx, at, tap));
+    }
+    let (taps, pixels) = (&windows.taps, windows.inside(g.batch));
+    let done = whole(taps, &pixels, dx);
+    if done < in_c {
+        // A tap's input channel is the position of its kernel row among the window's.
+        let rest: Vec<Tap> = taps.iter().copied().filter(|tap| (tap.kernel / out_c) % in_c >= done).collect();
+        for at in &pixels {
+            rest.iter().for_each(|tap| back(dx, *at, tap));
+        }
+    }
+}
+// ANCHOR_END: input_gradient_images
