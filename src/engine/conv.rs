@@ -20,15 +20,17 @@ pub enum ConvAlgorithm {
     Im2col,
     /// The loops reordered to keep the sums of a few pixels × a block of filters in
     /// registers ([`direct`]), reading the windows straight from the image: no patch matrix.
-    /// The kernel and bias gradients are computed the same way; the input gradient as in
-    /// [`ConvAlgorithm::Im2col`] (`dz · kernelᵀ` and col2im, which need no patch matrix).
+    /// The kernel and bias gradients are computed the same way, and so is the input
+    /// gradient on processors with AVX2 (each output pixel's gradient sent back through the
+    /// kernel); elsewhere the input gradient is im2col's (`dz · kernelᵀ` and col2im, which
+    /// need no patch matrix).
     Direct,
     /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
-    /// (the book's first layer: 9 against 32), or, on a processor with AVX-512 ([`Isa`]),
-    /// when there are at least 32 filters (all of the book's layers); otherwise
-    /// [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as measured with
-    /// `cargo bench` (on AVX2, im2col's matrix products beat the direct loops' sixteen-filter
-    /// blocks on the book's second and third layers).
+    /// (the book's first layer: 9 against 32), or when the processor has the vector
+    /// instructions the direct loops are blocked for ([`Isa`]) and enough filters to fill
+    /// their blocks: 16 with AVX2, 32 with AVX-512 (all of the book's layers either way);
+    /// otherwise [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as measured
+    /// with `cargo bench`.
     #[default]
     Auto,
 }
@@ -140,15 +142,14 @@ impl ConvKernel {
             }
             return;
         }
-        // The weight gradients from the direct loops; `dx` from im2col's `dz · kernelᵀ` and
-        // col2im, which need no patch matrix.
         if let Some(WeightGradients { dkernel, dbias }) = weights {
             direct::kernel_gradient(g, x, dz, dkernel, dbias);
         }
         match dx {
-            // On AVX2 the direct input gradient beats im2col's (`cargo bench`); AVX-512 keeps
-            // im2col's, measured faster there before the direct one existed.
-            Some(dx) if Isa::current() == Isa::Avx2 => direct::input_gradient(g, kernel, dz, dx),
+            // The direct input gradient has blocks for AVX2 (which AVX-512 processors run as
+            // well), and there it beats im2col's (`cargo bench`); the portable loops take one
+            // sum at a time, so elsewhere im2col's `dz · kernelᵀ` and col2im do it.
+            Some(dx) if Isa::current() >= Isa::Avx2 => direct::input_gradient(g, kernel, dz, dx),
             Some(dx) => {
                 let seen = ForwardPass { input: x, output: dz, activation: Activation::Linear };
                 im2col::backward_with(ws, g, kernel, seen, dz, Gradients { dx: Some(dx), weights: None });
