@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 use convnets::conv::{ConvGeometry, naive};
 use convnets::engine::gemm::{Mat, gemm};
-use convnets::engine::{direct, im2col, pool};
+use convnets::engine::{ConvKernel, direct, im2col, pool};
 use convnets::metrics::to_categorical;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
@@ -70,13 +70,14 @@ fn conv_layers(c: &mut Criterion) {
             })
         });
         // As a `Direct` layer does it: the weight gradients from the direct loops, dx from
-        // im2col's dy · kernelᵀ and col2im (no patch matrix).
+        // the direct loops too where the processor has AVX2, else from im2col.
+        let mut dz = Vec::new();
         group.bench_function("direct", |b| {
             b.iter(|| {
-                direct::kernel_gradient(&g, &x, &dy, &mut dk, &mut db);
                 let seen = im2col::ForwardPass { input: &x, output: &y, activation: Activation::Linear };
-                let grads = im2col::Gradients { dx: Some(&mut dx), weights: None };
-                im2col::backward_with(&mut ws, &g, &kernel, seen, &dy, grads)
+                let weights = Some(im2col::WeightGradients { dkernel: &mut dk, dbias: &mut db });
+                let grads = im2col::Gradients { dx: Some(&mut dx), weights };
+                ConvKernel::Direct.backward(&mut ws, &g, &kernel, seen, &dy, &mut dz, grads)
             })
         });
         group.finish();

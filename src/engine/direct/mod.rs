@@ -12,9 +12,9 @@
 //! ([`Isa`]).
 //!
 //! The kernel gradient is done the same way round ([`kernel_gradient`]): a block of kernel
-//! weights' sums stays in registers for a whole pass over an image's output gradient. The
-//! input gradient is not done here: it is im2col's `dz · kernelᵀ` followed by col2im, which
-//! needs no patch matrix either.
+//! weights' sums stays in registers for a whole pass over an image's output gradient. So is
+//! the input gradient ([`input_gradient`]): a few pixels' output gradients sent back through
+//! the kernel at one window position, a block of input channels at a time.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
