@@ -180,3 +180,18 @@ fn a_batch_larger_than_the_data_is_capped_with_a_message() {
     let out = convnets(&["evaluate", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `--help` is read in a terminal, not in rustdoc: no help text may show a doc link's
+/// brackets (as doc comments used as help would).
+#[test]
+fn help_shows_no_rustdoc_links() {
+    for command in ["summary", "train", "predict", "visualize", "experiment", "serve", "evaluate"] {
+        let out = convnets(&[command, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && help.contains("Usage:"), "{command} --help: {help}");
+        assert!(
+            !help.contains("[`") && !help.contains("`]"),
+            "{command} --help shows a rustdoc link: {help}"
+        );
+    }
+}

@@ -14,9 +14,11 @@ use crate::geometry::ConvGeometry;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ConvAlgorithm {
     /// The textbook's nested loops ([`naive`]): the reference, easy to follow, slow.
+    #[value(help = "The textbook's nested loops: the reference, easy to follow, slow")]
     Naive,
     /// Patch matrix + matrix multiplication ([`im2col`]): fast when each output is a long
     /// dot product.
+    #[value(help = "Patch matrix + matrix multiplication: fast when each output is a long dot product")]
     Im2col,
     /// The loops reordered to keep the sums of a few pixels × a block of filters in
     /// registers ([`direct`]), reading the windows straight from the image: no patch matrix.
@@ -24,6 +26,8 @@ pub enum ConvAlgorithm {
     /// gradient on processors with AVX2 (each output pixel's gradient sent back through the
     /// kernel); elsewhere the input gradient is im2col's (`dz · kernelᵀ` and col2im, which
     /// need no patch matrix).
+    #[value(help = "A few pixels x a block of filters summed in registers, the windows read straight from \
+                    the image (no patch matrix); the gradients too (the input gradient only with AVX2)")]
     Direct,
     /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
     /// (the book's first layer: 9 against 32), or when the processor has the vector
@@ -32,6 +36,8 @@ pub enum ConvAlgorithm {
     /// otherwise [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as measured
     /// with `cargo bench`.
     #[default]
+    #[value(help = "Direct where the layer has the filters to fill its blocks (16 with AVX2, 32 with \
+                    AVX-512, or as many as a window's values), else im2col: the faster, measured with cargo bench")]
     Auto,
 }
 
