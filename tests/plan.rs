@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{assert_grads_close, digit_batch, in_pool, tiny_convnet};
 use convnets::engine::fit::fastest_trainer;
 use convnets::init::Init;
@@ -229,4 +231,30 @@ fn the_fastest_trainer_is_a_plan_when_the_engine_knows_every_layer() {
     let mut trainer = fastest_trainer(&unknown).unwrap();
     unknown.set_trainable(0, false).unwrap();
     trainer.step(&mut unknown, &x, &y, &mut RmsProp::default()).unwrap();
+}
+
+/// Predictions run the first convolution and its pooling as one, image by image, as training
+/// does, whether or not the first layer is trainable: the same loops in the same order, so
+/// the same bits as the two layers run apart. `activations` keeps every layer's output.
+#[test]
+fn predictions_fuse_the_first_two_layers_and_give_the_same_bits() {
+    let (x, _) = digit_batch(7);
+    for frozen_first in [false, true] {
+        let mut model = book_model(3).unwrap();
+        model.set_trainable(0, !frozen_first).unwrap();
+        let mut fused = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap();
+        assert_eq!(fused.fuses_first_layers(), !frozen_first, "training fuses only a trainable first layer");
+        let mut apart = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap().fuse_first_layers(false);
+        let (got, expected) = in_pool(2, || (fused.predict(&mut model, &x), apart.predict(&mut model, &x)));
+        let (got, expected) = (got.unwrap(), expected.unwrap());
+        assert_eq!(got, expected, "frozen first layer: {frozen_first}");
+        // Layers run as one count their time under the first.
+        let pooling_time = |plan: &Plan| plan.layer_times()[1][0];
+        assert_eq!(pooling_time(&fused), Duration::ZERO, "the pooling ran inside the first layer");
+        assert!(pooling_time(&apart) > Duration::ZERO, "the pooling ran on its own");
+        // And the textbook's, up to the order of f32 sums (probabilities: 1e-6 + 1e-4 relative).
+        assert_close(got.data(), model.predict(&x, 7).unwrap().data(), 1e-6, 1e-4);
+        let activations = fused.activations(&mut model, &x).unwrap();
+        assert_eq!(activations[0].shape(), &[7, 26, 26, 32], "the first layer's output is kept");
+    }
 }

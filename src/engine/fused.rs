@@ -1,4 +1,4 @@
-//! Training a model's first two layers as one, image by image: a `Conv2D` ending in a ReLU,
+//! Running a model's first two layers as one, image by image: a `Conv2D` ending in a ReLU,
 //! computed by the direct loops, and the `MaxPooling2D` after it.
 //!
 //! In the book's model the first layer's output is the largest tensor of a training step:
@@ -9,7 +9,8 @@
 //! go to memory at all.
 //!
 //! The [`Plan`](super::Plan) trains the pair this way when the convolution is the first
-//! layer (so no input gradient is needed) and is trainable. The numbers are the same, bit for
+//! layer (so no input gradient is needed) and is trainable, and runs [`forward`] for its
+//! predictions whenever the convolution is the first layer. The numbers are the same, bit for
 //! bit, as the two layers' own passes give: the same loops run in the same order, only on one
 //! image at a time. The convolution's output is never stored.
 

@@ -3,7 +3,7 @@
 //!
 //! A [`Plan`] reads each layer's [`LayerSpec`] and decides, once, how to compute it: which
 //! loops each convolution uses ([`ConvAlgorithm`] resolved to a [`ConvKernel`]), whether the
-//! first convolution and its pooling train as one ([`super::fused`]), and where a max
+//! first convolution and its pooling run as one ([`super::fused`]), and where a max
 //! pooling takes the ReLU's gradient before it into its own (see
 //! [`max_pool_backward`](super::pool::max_pool_backward)). The weights stay in the model:
 //! each step reads them from [`Sequential::params`], and the optimiser updates them there.
@@ -108,7 +108,9 @@ pub struct Plan {
     params: usize,
     /// The first trainable layer, if any: no gradient is needed below it.
     first_trainable: Option<usize>,
-    /// Whether the first two layers train as one ([`super::fused`]), and whether they can.
+    /// Whether the first two layers run as one ([`super::fused`]), and whether they can: a
+    /// convolution by the direct loops ending in a ReLU, then a max pooling. Predictions
+    /// always fuse them then; training, when the first layer is trainable.
     fuse_head: bool,
     fuse_head_possible: bool,
     /// One per thread, in thread order.
@@ -169,19 +171,15 @@ impl Plan {
             shape = model.layer_shapes()[i].to_vec();
         }
         let first_trainable = (0..model.len()).find(|&i| model.is_trainable(i));
-        let fuse_head = first_trainable == Some(0)
-            && matches!(
-                &steps[..],
-                [
-                    Step {
-                        op: Op::Conv { kernel: ConvKernel::Direct, activation: Activation::Relu, .. },
-                        ..
-                    },
-                    Step { op: Op::MaxPool(_), .. },
-                    _,
-                    ..
-                ]
-            );
+        let fuse_head = matches!(
+            &steps[..],
+            [
+                Step { op: Op::Conv { kernel: ConvKernel::Direct, activation: Activation::Relu, .. }, .. },
+                Step { op: Op::MaxPool(_), .. },
+                _,
+                ..
+            ]
+        );
         let workers = (0..threads.max(1)).map(|_| Worker::new(steps.len())).collect();
         Ok(Plan { steps, params, first_trainable, fuse_head, fuse_head_possible: fuse_head, workers })
     }
@@ -199,11 +197,11 @@ impl Plan {
 
     /// Whether the first two layers train as one, image by image ([`super::fused`]).
     pub fn fuses_first_layers(&self) -> bool {
-        self.fuse_head
+        self.fuse_head && self.first_trainable == Some(0)
     }
 
-    /// Turns training the first two layers as one off (or back on, where it applies): for
-    /// tests and measurements.
+    /// Turns running the first two layers as one off (or back on, where it applies), in
+    /// training and in predictions: for tests and measurements.
     pub fn fuse_first_layers(mut self, on: bool) -> Plan {
         self.fuse_head = on && self.fuse_head_possible;
         self
@@ -232,24 +230,30 @@ impl Plan {
 
     /// The model's outputs for the batch `x`.
     pub fn predict(&mut self, model: &mut Sequential, x: &Tensor) -> Result<Tensor> {
-        self.forward_only(model, x).map(|(probs, _)| probs)
+        self.forward_only(model, x, self.fuse_head).map(|(probs, _)| probs)
     }
 
     /// Every layer's output for the batch `x`, in layer order (each after its activation):
     /// what [`Sequential::forward_range`] gives layer by layer, computed by the plan's loops.
     pub fn activations(&mut self, model: &mut Sequential, x: &Tensor) -> Result<Vec<Tensor>> {
-        self.forward_only(model, x)?;
+        self.forward_only(model, x, false)?;
         Ok(self.workers[0].outs.clone())
     }
 
     /// Runs `x` forward on the first worker: returns the output and the logits, if the model
-    /// ends in a softmax.
-    fn forward_only(&mut self, model: &mut Sequential, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+    /// ends in a softmax. With `fuse`, the first two layers run as one, image by image, and
+    /// the first layer's output is not kept.
+    fn forward_only(
+        &mut self,
+        model: &mut Sequential,
+        x: &Tensor,
+        fuse: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         check_input(model, x)?;
         let params = self.model_params(model)?;
         let values: Vec<&[f32]> = params.iter().map(|p| &*p.value).collect();
         let worker = &mut self.workers[0];
-        worker.forward(&self.steps, &values, x, false)?;
+        worker.forward(&self.steps, &values, x, fuse)?;
         let last = worker.outs.last().cloned().unwrap_or_else(|| x.clone());
         Ok((last, keeps_logits(&self.steps).then(|| worker.logits.clone())))
     }
@@ -287,7 +291,7 @@ impl Plan {
         let params = self.model_params(model)?;
         let values: Vec<&[f32]> = params.iter().map(|p| &*p.value).collect();
         let per_shard = n.div_ceil(self.workers.len());
-        let (steps, fuse) = (&self.steps, self.fuse_head);
+        let (steps, fuse) = (&self.steps, self.fuses_first_layers());
         self.workers.par_iter_mut().enumerate().try_for_each(|(i, worker)| {
             let shard = (i * per_shard).min(n)..((i + 1) * per_shard).min(n);
             worker.run(steps, &values, x, y, shard, first, fuse)
@@ -319,7 +323,7 @@ impl Trainer for Plan {
     }
 
     fn evaluate_batch(&mut self, model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
-        let (probs, logits) = self.forward_only(model, x)?;
+        let (probs, logits) = self.forward_only(model, x, self.fuse_head)?;
         let loss = match &logits {
             Some(logits) => softmax_crossentropy(logits, y)?,
             None => categorical_crossentropy(&probs, y)?,
