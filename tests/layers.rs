@@ -2,6 +2,7 @@
 
 use convnets::activation::softmax;
 use convnets::engine::gemm::{Mat, gemm};
+use convnets::engine::isa::Isa;
 use convnets::engine::pool as engine_pool;
 use convnets::padding::zero_pad;
 use convnets::pool::{
@@ -274,6 +275,17 @@ proptest! {
         engine_pool::max_pool_forward(&win, c, &x, &mut fast_y, &mut fast_argmax);
         prop_assert_eq!(bits(&fast_y), bits(&y));
         prop_assert_eq!(&fast_argmax, &argmax);
+        // Image by image, compiled for every instruction set the processor has.
+        let (x_len, y_len) = (h * w * c, win.out_h * win.out_w * c);
+        for isa in Isa::available() {
+            let (mut isa_y, mut isa_argmax) = (vec![7.5; out_len], vec![u32::MAX; out_len]);
+            let images = x.chunks(x_len).zip(isa_y.chunks_mut(y_len)).zip(isa_argmax.chunks_mut(y_len));
+            for ((x, y), argmax) in images {
+                engine_pool::max_pool_image_on(isa, &win, c, x, y, argmax);
+            }
+            prop_assert_eq!(bits(&isa_y), bits(&y), "{:?}", isa);
+            prop_assert_eq!(&isa_argmax, &argmax, "{:?}", isa);
+        }
 
         // Backward: every output's gradient to its window's winner. The textbook adds into
         // zeros; the engine overwrites whatever `dx` holds.

@@ -68,8 +68,14 @@ fn window_max<const N: usize>(xs: &[f32], pixels: &[usize], first: usize, best: 
 /// Max-pools one `(h, w, c)` image `xs` into `ys`, with the position of each output's
 /// maximum in `argmax`, with the widest vector instructions the processor has ([`Isa`]).
 pub fn max_pool_image(win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
-    match Isa::current() {
-        // SAFETY: `Isa::current()` gives `Avx512` only when the processor reports AVX-512F,
+    max_pool_image_on(Isa::current(), win, c, xs, ys, argmax);
+}
+
+/// [`max_pool_image`] compiled for `isa`, or for the best the processor has if it lacks
+/// `isa`: the same bits whichever, as tests check on every set the processor has.
+pub fn max_pool_image_on(isa: Isa, win: &Window2D, c: usize, xs: &[f32], ys: &mut [f32], argmax: &mut [u32]) {
+    match isa.supported() {
+        // SAFETY: `supported()` gives `Avx512` only when the processor reports AVX-512F,
         // AVX2 and FMA, and `Avx2` only when it reports AVX2 and FMA (`Isa::detected`): the
         // features these functions are compiled for.
         #[cfg(target_arch = "x86_64")]
