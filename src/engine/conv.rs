@@ -23,11 +23,11 @@ pub enum ConvAlgorithm {
     /// The loops reordered to keep the sums of a few pixels × a block of filters in
     /// registers ([`direct`]), reading the windows straight from the image: no patch matrix.
     /// The kernel and bias gradients are computed the same way, and so is the input
-    /// gradient on processors with AVX2 (each output pixel's gradient sent back through the
-    /// kernel); elsewhere the input gradient is im2col's (`dz · kernelᵀ` and col2im, which
-    /// need no patch matrix).
+    /// gradient on processors with AVX2 when the input channels come in eights (each output
+    /// pixel's gradient sent back through the kernel); elsewhere the input gradient is
+    /// im2col's (`dz · kernelᵀ` and col2im, which need no patch matrix).
     #[value(help = "A few pixels x a block of filters summed in registers, the windows read straight from \
-                    the image (no patch matrix); the gradients too (the input gradient only with AVX2)")]
+                    the image (no patch matrix); the gradients too (the input gradient with AVX2, for channels in eights)")]
     Direct,
     /// [`ConvAlgorithm::Direct`] when a window holds no more values than there are filters
     /// (the book's first layer: 9 against 32), or when the processor has the vector
@@ -152,10 +152,14 @@ impl ConvKernel {
             direct::kernel_gradient(g, x, dz, dkernel, dbias);
         }
         match dx {
-            // The direct input gradient has blocks for AVX2 (which AVX-512 processors run as
-            // well), and there it beats im2col's (`cargo bench`); the portable loops take one
-            // sum at a time, so elsewhere im2col's `dz · kernelᵀ` and col2im do it.
-            Some(dx) if Isa::current() >= Isa::Avx2 => direct::input_gradient(g, kernel, dz, dx),
+            // The direct input gradient has blocks of 8 input channels for AVX2 (which AVX-512
+            // processors run as well), and there it beats im2col's (`cargo bench`). Channels
+            // outside those blocks, and every channel on other processors, go one sum at a
+            // time: so there (a layer with 1 or 3 input channels, say) im2col's `dz · kernelᵀ`
+            // and col2im do it.
+            Some(dx) if Isa::current() >= Isa::Avx2 && g.in_c.is_multiple_of(8) => {
+                direct::input_gradient(g, kernel, dz, dx)
+            }
             Some(dx) => {
                 let seen = ForwardPass { input: x, output: dz, activation: Activation::Linear };
                 im2col::backward_with(ws, g, kernel, seen, dz, Gradients { dx: Some(dx), weights: None });
