@@ -14,7 +14,7 @@
 //!   their forward and backward passes, the model, the loss, the optimiser, MNIST. Part I of
 //!   the book shows code from here only, and it never imports the engine.
 //! - [`engine`]: the same arithmetic made fast (im2col, direct loops, the fused first layers,
-//!   threads), as a training [`Plan`](engine::Plan) built from a textbook model. Every fast
+//!   threads), as a training [`Plan`] built from a textbook model. Every fast
 //!   path is tested equal to the textbook. Part II of the book.
 //! - [`app`]: what the command line adds: the model file format, pictures, plots,
 //!   visualisation, augmentation and the small-data experiments.

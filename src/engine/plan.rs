@@ -10,7 +10,7 @@
 //!
 //! **Threads.** A step needs the gradient of the batch's mean loss, which is the mean of the
 //! samples' gradients: so the batch is cut into *shards*, one per thread, each shard's
-//! gradient is computed by its own [`Worker`] (with its own buffers, reading the shared
+//! gradient is computed by its own `Worker` (with its own buffers, reading the shared
 //! weights), and the shards' gradients are added in thread order, so a given thread count
 //! always gives the same bits. The threads meet once per step, to add up their gradients.
 

@@ -48,7 +48,7 @@ impl Sequential {
     /// Layers are named as in the book's summaries: `conv2d_1`, `conv2d_2`, `dense_1`, …
     ///
     /// Fails if the layer does not fit the current output shape, or breaks one of the
-    /// [limits](crate::limits): 0 units or filters, a window or stride of 0 or above
+    /// [limits]: 0 units or filters, a window or stride of 0 or above
     /// [`MAX_WINDOW`](crate::limits::MAX_WINDOW), an output of an axis 0 or of more than
     /// [`MAX_VALUES`](crate::limits::MAX_VALUES) values, more than
     /// [`MAX_WEIGHTS`](crate::limits::MAX_WEIGHTS) weights, or a model whose forward pass

@@ -8,7 +8,7 @@
 //! multiplies it into the sums of all those pixels, and each sum is stored once, through the
 //! ReLU, at the end. That is the register blocking a GEMM's inner kernel does, with the
 //! patches read straight from the image. How many pixels and filters make a block depends on
-//! the processor's registers ([`blocks`]); the variant is chosen when the program runs
+//! the processor's registers (`blocks.rs`); the variant is chosen when the program runs
 //! ([`Isa`]).
 //!
 //! The kernel gradient is done the same way round ([`kernel_gradient`]): a block of kernel
