@@ -70,7 +70,7 @@ fn conv_layers(c: &mut Criterion) {
             })
         });
         // As a `Direct` layer does it: the weight gradients from the direct loops, dx from
-        // the direct loops too where the processor has AVX2, else from im2col.
+        // the direct loops too where their blocks take every input channel, else from im2col.
         let mut dz = Vec::new();
         group.bench_function("direct", |b| {
             b.iter(|| {

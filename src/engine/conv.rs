@@ -152,14 +152,10 @@ impl ConvKernel {
             direct::kernel_gradient(g, x, dz, dkernel, dbias);
         }
         match dx {
-            // The direct input gradient has blocks of 8 input channels for AVX2 (which AVX-512
-            // processors run as well), and there it beats im2col's (`cargo bench`). Channels
-            // outside those blocks, and every channel on other processors, go one sum at a
-            // time: so there (a layer with 1 or 3 input channels, say) im2col's `dz · kernelᵀ`
-            // and col2im do it.
-            Some(dx) if Isa::current() >= Isa::Avx2 && g.in_c.is_multiple_of(8) => {
-                direct::input_gradient(g, kernel, dz, dx)
-            }
+            // Where its blocks take every input channel the direct input gradient beats
+            // im2col's (`cargo bench`); elsewhere (a layer with 1 or 3 input channels, or a
+            // processor without AVX2) im2col's `dz · kernelᵀ` and col2im do it.
+            Some(dx) if direct::input_gradient_is_blocked(g) => direct::input_gradient(g, kernel, dz, dx),
             Some(dx) => {
                 let seen = ForwardPass { input: x, output: dz, activation: Activation::Linear };
                 im2col::backward_with(ws, g, kernel, seen, dz, Gradients { dx: Some(dx), weights: None });

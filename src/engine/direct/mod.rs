@@ -508,6 +508,14 @@ pub fn input_gradient(g: &ConvGeometry, kernel: &[f32], dz: &[f32], dx: &mut [f3
     input_gradient_on(Isa::current(), g, kernel, dz, dx);
 }
 
+/// Whether [`input_gradient`] takes every input channel of `g` in vector blocks on this
+/// processor: it has AVX2 (AVX-512 processors run the AVX2 blocks too), and the channels come
+/// in eights. Otherwise most of its sums go one at a time, and im2col's `dz · kernelᵀ` and
+/// col2im are faster.
+pub fn input_gradient_is_blocked(g: &ConvGeometry) -> bool {
+    Isa::current() >= Isa::Avx2 && g.in_c.is_multiple_of(8)
+}
+
 /// [`input_gradient`] with the blocking of `isa`, or the best the processor has if it lacks
 /// `isa`. Only AVX2 has blocks for it (and AVX-512 processors run those); the portable loops
 /// take one sum at a time, for reference and tests, not speed.
