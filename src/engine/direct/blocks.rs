@@ -40,10 +40,12 @@ pub(super) trait Blocking: MulAdd {
 
 /// AVX-512: four pixels × 64 filters of sums (sixteen registers), and for the kernel
 /// gradient three taps × 64 filters (twelve).
+#[cfg(target_arch = "x86_64")]
 pub(super) struct Wide;
 
 /// AVX2 with FMA: its blocks are in [`super::avx2`]; here it only has the fused multiply-add
 /// for the single pixels and filters around them.
+#[cfg(target_arch = "x86_64")]
 pub(super) struct Avx2;
 
 /// Any processor: four pixels × 8 filters (eight SSE2 or NEON registers of 4), and three taps
@@ -51,10 +53,12 @@ pub(super) struct Avx2;
 /// slow library call).
 pub(super) struct Portable;
 
+#[cfg(target_arch = "x86_64")]
 impl MulAdd for Wide {
     const FMA: bool = true;
 }
 
+#[cfg(target_arch = "x86_64")]
 impl MulAdd for Avx2 {
     const FMA: bool = true;
 }
@@ -63,6 +67,7 @@ impl MulAdd for Portable {
     const FMA: bool = false;
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Blocking for Wide {
     #[inline(always)]
     fn forward(

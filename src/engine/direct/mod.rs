@@ -80,8 +80,11 @@ fn window_taps(g: &ConvGeometry, rows: Range<usize>, cols: Range<usize>, taps: &
 pub struct Windows {
     taps: Vec<Tap>,
     inside: Vec<Pixel>,
-    /// The same pixels as runs along output rows, and the step between a run's windows.
+    /// The same pixels as runs along output rows, and the step between a run's windows (for
+    /// the AVX2 loops).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     rows: Vec<PixelRow>,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     step: usize,
     partial: Vec<(Pixel, Vec<Tap>)>,
     /// Values per image of the input and of the output.
@@ -123,6 +126,7 @@ impl Windows {
     }
 
     /// [`Windows::inside`] as runs along output rows.
+    #[cfg(target_arch = "x86_64")]
     fn rows(&self, images: usize) -> Vec<PixelRow> {
         let mut all = Vec::with_capacity(images * self.rows.len());
         for image in 0..images {
