@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use convnets::augment::{self, Augmentation};
+use convnets::engine::Isa;
 use convnets::error::ModelFileProblem;
 use convnets::experiment::Experiment;
 use convnets::metrics::{argmax_rows, to_categorical};
@@ -320,10 +321,11 @@ fn train(args: &TrainArgs) -> std::result::Result<convnets::Sequential, CliError
     let mut optimizer = RmsProp::new(args.learning_rate);
     let options = FitOptions { epochs: args.epochs, batch_size, seed: args.seed };
     out!(
-        "Training on {n} images: {} epoch(s), batch size {batch_size}, RMSprop lr {}, {} thread(s)",
+        "Training on {n} images: {} epoch(s), batch size {batch_size}, RMSprop lr {}, {} thread(s), {} loops",
         args.epochs,
         args.learning_rate,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        Isa::current().name()
     );
 
     let bar = ProgressBar::new(0).with_style(

@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use convnets::engine::Isa;
 use convnets::idx::{IdxArray, IdxData, write_idx_file};
 use convnets::mnist::{TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use convnets::save::save_model;
@@ -179,6 +180,25 @@ fn a_batch_larger_than_the_data_is_capped_with_a_message() {
     // The saved model evaluates.
     let out = convnets(&["evaluate", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn training_names_the_instructions_its_loops_use() {
+    // The best the processor has, or the lower set `CONVNETS_ISA` asks for: every processor
+    // has the portable loops, and an AVX2 or AVX-512 one also has AVX2's.
+    let data = tiny_mnist("isa", 4, 2);
+    let mut asked = vec![Isa::Portable, Isa::detected().min(Isa::Avx2)];
+    asked.dedup();
+    for isa in asked {
+        let out = Command::new(env!("CARGO_BIN_EXE_convnets"))
+            .args(["train", "--epochs", "1", "--batch-size", "2", "--data", data.to_str().unwrap()])
+            .env("CONVNETS_ISA", isa.name())
+            .output()
+            .expect("the binary runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!(", {} loops", isa.name())), "{isa:?}: {stdout}");
+    }
 }
 
 /// `--help` is read in a terminal, not in rustdoc: no help text may show a doc link's
