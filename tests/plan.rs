@@ -10,13 +10,14 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_grads_close, digit_batch, in_pool, tiny_convnet};
+use convnets::engine::ConvKernel;
 use convnets::engine::fit::fastest_trainer;
 use convnets::init::Init;
 use convnets::model::book_model;
 use convnets::optim::RmsProp;
 use convnets::testing::assert_close;
 use convnets::train::{FitOptions, PlainLoops, StepStats, Trainer};
-use convnets::{ConvAlgorithm, Flatten, Layer, Plan, Sequential, Tensor};
+use convnets::{Conv2D, ConvAlgorithm, Flatten, Layer, MaxPooling2D, Padding, Plan, Sequential, Tensor};
 
 /// The plan's gradients for `model` on `threads` threads, one array per parameter array.
 fn gradients(model: &mut Sequential, x: &Tensor, y: &Tensor, threads: usize) -> (StepStats, Vec<Vec<f32>>) {
@@ -233,28 +234,64 @@ fn the_fastest_trainer_is_a_plan_when_the_engine_knows_every_layer() {
     trainer.step(&mut unknown, &x, &y, &mut RmsProp::default()).unwrap();
 }
 
-/// Predictions run the first convolution and its pooling as one, image by image, as training
-/// does, whether or not the first layer is trainable: the same loops in the same order, so
-/// the same bits as the two layers run apart. `activations` keeps every layer's output.
+/// Predictions run every convolution (direct loops, ReLU) and the max pooling after it as
+/// one, image by image, as training does the first two, whether or not the first layer is
+/// trainable: the same loops in the same order, so the same bits as the layers run apart.
+/// `activations` keeps every layer's output.
 #[test]
-fn predictions_fuse_the_first_two_layers_and_give_the_same_bits() {
+fn predictions_fuse_each_convolution_and_its_pooling_and_give_the_same_bits() {
     let (x, _) = digit_batch(7);
     for frozen_first in [false, true] {
         let mut model = book_model(3).unwrap();
         model.set_trainable(0, !frozen_first).unwrap();
         let mut fused = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap();
         assert_eq!(fused.fuses_first_layers(), !frozen_first, "training fuses only a trainable first layer");
-        let mut apart = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap().fuse_first_layers(false);
+        let mut apart = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap().fuse_layers(false);
         let (got, expected) = in_pool(2, || (fused.predict(&mut model, &x), apart.predict(&mut model, &x)));
         let (got, expected) = (got.unwrap(), expected.unwrap());
         assert_eq!(got, expected, "frozen first layer: {frozen_first}");
-        // Layers run as one count their time under the first.
-        let pooling_time = |plan: &Plan| plan.layer_times()[1][0];
-        assert_eq!(pooling_time(&fused), Duration::ZERO, "the pooling ran inside the first layer");
-        assert!(pooling_time(&apart) > Duration::ZERO, "the pooling ran on its own");
+        // Layers run as one count their time under the first. The second convolution runs
+        // the direct loops, and so with its pooling, wherever `Auto` picks them for it.
+        let second_is_direct = fused.conv_kernels()[1] == ConvKernel::Direct;
+        for (pooling, runs_as_one) in [(1, true), (3, second_is_direct)] {
+            let time = |plan: &Plan| plan.layer_times()[pooling][0];
+            assert_eq!(time(&fused) == Duration::ZERO, runs_as_one, "layer {pooling}");
+            assert!(time(&apart) > Duration::ZERO, "layer {pooling} ran on its own");
+        }
         // And the textbook's, up to the order of f32 sums (probabilities: 1e-6 + 1e-4 relative).
         assert_close(got.data(), model.predict(&x, 7).unwrap().data(), 1e-6, 1e-4);
         let activations = fused.activations(&mut model, &x).unwrap();
         assert_eq!(activations[0].shape(), &[7, 26, 26, 32], "the first layer's output is kept");
+        assert_eq!(activations[2].shape(), &[7, 11, 11, 64], "and the third's");
+    }
+}
+
+/// Run as one, a convolution computes only the outputs its pooling reads: here a pooling
+/// with a stride longer than its window, and one that leaves out an odd last row and column,
+/// after convolutions with padding and strides. The predictions are still the layers' own.
+#[test]
+fn fused_convolutions_skip_only_outputs_their_pooling_never_reads() {
+    let relu = convnets::Activation::Relu;
+    let mut model = common::model(&[13, 12, 2], 5)
+        .add(Conv2D::new(8, (3, 3)).padding(Padding::Same).activation(relu)) //  (13, 12, 8)
+        .add(MaxPooling2D::new((2, 2)).strides((3, 3))) //                        (4, 4, 8): skips rows and columns
+        .add(Conv2D::new(16, (2, 3)).strides((1, 2)).padding(Padding::Same).activation(relu)) // (4, 2, 16)
+        .add(MaxPooling2D::new((3, 1)).strides((1, 1))) //                        (2, 2, 16): overlapping
+        .add(Conv2D::new(40, (1, 1)).activation(relu)) //                         (2, 2, 40)
+        .add(MaxPooling2D::new((1, 1)).strides((2, 2))) //                        (1, 1, 40): one output of four
+        .flatten()
+        .softmax(3);
+    let (x, _) = common::batch_for(&model, 6, 9);
+    for algorithm in [ConvAlgorithm::Direct, ConvAlgorithm::Auto] {
+        let mut fused = Plan::new(&model, algorithm, 2).unwrap();
+        let mut apart = Plan::new(&model, algorithm, 2).unwrap().fuse_layers(false);
+        let (got, expected) = in_pool(2, || (fused.predict(&mut model, &x), apart.predict(&mut model, &x)));
+        let (got, expected) = (got.unwrap(), expected.unwrap());
+        assert_eq!(got, expected, "{algorithm:?}");
+        if algorithm == ConvAlgorithm::Direct {
+            let pooling_times: Vec<Duration> = [1, 3, 5].iter().map(|&i| fused.layer_times()[i][0]).collect();
+            assert_eq!(pooling_times, [Duration::ZERO; 3], "every pair ran as one");
+        }
+        assert_close(got.data(), model.predict(&x, 6).unwrap().data(), 1e-6, 1e-4);
     }
 }

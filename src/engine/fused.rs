@@ -1,5 +1,5 @@
-//! Running a model's first two layers as one, image by image: a `Conv2D` ending in a ReLU,
-//! computed by the direct loops, and the `MaxPooling2D` after it.
+//! Running a `Conv2D` ending in a ReLU, computed by the direct loops, and the
+//! `MaxPooling2D` after it as one layer, image by image.
 //!
 //! In the book's model the first layer's output is the largest tensor of a training step:
 //! 26×26×32 values per image, 5.5 MB for a batch of 64. Layer by layer, the convolution
@@ -8,11 +8,13 @@
 //! back. Image by image, those 86 KB stay in a core's cache between the two layers, and never
 //! go to memory at all.
 //!
-//! The [`Plan`](super::Plan) trains the pair this way when the convolution is the first
-//! layer (so no input gradient is needed) and is trainable, and runs [`forward`] for its
-//! predictions whenever the convolution is the first layer. The numbers are the same, bit for
-//! bit, as the two layers' own passes give: the same loops run in the same order, only on one
-//! image at a time. The convolution's output is never stored.
+//! The [`Plan`](super::Plan) trains the first two layers this way when the convolution is
+//! the first layer (so no input gradient is needed) and is trainable. Its predictions run
+//! [`forward`] for every such pair, wherever it is in the model. The numbers are the same,
+//! bit for bit, as the two layers' own passes give: the same loops run in the same order,
+//! only on one image at a time. The convolution's output is never stored, and the outputs
+//! the pooling never reads are never computed: the book's second pooling leaves out the last
+//! row and column of its 11×11 input, 21 of the 121 pixels.
 
 use rayon::prelude::*;
 
@@ -25,7 +27,8 @@ use crate::shape::Window2D;
 
 // ANCHOR: fused_forward
 /// The convolution of geometry `g` with a ReLU, then max pooling over `win`, for the batch
-/// `x`, one image at a time: fills the pooling's output `y` and its `argmax`.
+/// `x`, one image at a time: fills the pooling's output `y` and its `argmax`. Only the
+/// convolution's outputs that the pooling reads are computed.
 pub fn forward(
     g: &ConvGeometry,
     win: &Window2D,
@@ -40,7 +43,7 @@ pub fn forward(
     if x_len == 0 || y_len == 0 {
         return;
     }
-    let (per_run, windows) = (samples_per_run(g.batch), direct::Windows::new(g));
+    let (per_run, windows) = (samples_per_run(g.batch), direct::Windows::read_by(g, win));
     let runs = x.par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
     runs.zip(argmax.par_chunks_mut(per_run * y_len)).for_each(|((x, y), argmax)| {
         // One image's convolution output: written, pooled, and overwritten by the next.

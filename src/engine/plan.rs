@@ -2,8 +2,8 @@
 //! form of each of its layers.
 //!
 //! A [`Plan`] reads each layer's [`LayerSpec`] and decides, once, how to compute it: which
-//! loops each convolution uses ([`ConvAlgorithm`] resolved to a [`ConvKernel`]), whether the
-//! first convolution and its pooling run as one ([`super::fused`]), and where a max
+//! loops each convolution uses ([`ConvAlgorithm`] resolved to a [`ConvKernel`]), which
+//! convolutions and the poolings after them run as one ([`super::fused`]), and where a max
 //! pooling takes the ReLU's gradient before it into its own (see
 //! [`max_pool_backward`](super::pool::max_pool_backward)). The weights stay in the model:
 //! each step reads them from [`Sequential::params`], and the optimiser updates them there.
@@ -108,11 +108,11 @@ pub struct Plan {
     params: usize,
     /// The first trainable layer, if any: no gradient is needed below it.
     first_trainable: Option<usize>,
-    /// Whether the first two layers run as one ([`super::fused`]), and whether they can: a
-    /// convolution by the direct loops ending in a ReLU, then a max pooling. Predictions
-    /// always fuse them then; training, when the first layer is trainable.
-    fuse_head: bool,
-    fuse_head_possible: bool,
+    /// Whether a convolution by the direct loops ending in a ReLU and the max pooling after
+    /// it run as one ([`super::fused`]): predictions run every such pair so, training the
+    /// first two layers when the first is trainable. On unless turned off, for tests and
+    /// measurements.
+    fuse: bool,
     /// One per thread, in thread order.
     workers: Vec<Worker>,
 }
@@ -171,17 +171,8 @@ impl Plan {
             shape = model.layer_shapes()[i].to_vec();
         }
         let first_trainable = (0..model.len()).find(|&i| model.is_trainable(i));
-        let fuse_head = matches!(
-            &steps[..],
-            [
-                Step { op: Op::Conv { kernel: ConvKernel::Direct, activation: Activation::Relu, .. }, .. },
-                Step { op: Op::MaxPool(_), .. },
-                _,
-                ..
-            ]
-        );
         let workers = (0..threads.max(1)).map(|_| Worker::new(steps.len())).collect();
-        Ok(Plan { steps, params, first_trainable, fuse_head, fuse_head_possible: fuse_head, workers })
+        Ok(Plan { steps, params, first_trainable, fuse: true, workers })
     }
 
     /// The number of threads (and shards) a step uses.
@@ -197,14 +188,19 @@ impl Plan {
 
     /// Whether the first two layers train as one, image by image ([`super::fused`]).
     pub fn fuses_first_layers(&self) -> bool {
-        self.fuse_head && self.first_trainable == Some(0)
+        self.fuse && self.first_trainable == Some(0) && fusable(&self.steps, 0)
     }
 
-    /// Turns running the first two layers as one off (or back on, where it applies), in
-    /// training and in predictions: for tests and measurements.
-    pub fn fuse_first_layers(mut self, on: bool) -> Plan {
-        self.fuse_head = on && self.fuse_head_possible;
+    /// Turns running a convolution and its pooling as one off (or back on, where it
+    /// applies), in training and in predictions: for tests and measurements.
+    pub fn fuse_layers(mut self, on: bool) -> Plan {
+        self.fuse = on;
         self
+    }
+
+    /// Which pairs a prediction runs as one.
+    fn fuse_in_predictions(&self) -> Fuse {
+        if self.fuse { Fuse::Every } else { Fuse::None }
     }
 
     /// The loops each convolution of the model uses, in layer order.
@@ -230,24 +226,24 @@ impl Plan {
 
     /// The model's outputs for the batch `x`.
     pub fn predict(&mut self, model: &mut Sequential, x: &Tensor) -> Result<Tensor> {
-        self.forward_only(model, x, self.fuse_head).map(|(probs, _)| probs)
+        self.forward_only(model, x, self.fuse_in_predictions()).map(|(probs, _)| probs)
     }
 
     /// Every layer's output for the batch `x`, in layer order (each after its activation):
     /// what [`Sequential::forward_range`] gives layer by layer, computed by the plan's loops.
     pub fn activations(&mut self, model: &mut Sequential, x: &Tensor) -> Result<Vec<Tensor>> {
-        self.forward_only(model, x, false)?;
+        self.forward_only(model, x, Fuse::None)?;
         Ok(self.workers[0].outs.clone())
     }
 
     /// Runs `x` forward on the first worker: returns the output and the logits, if the model
-    /// ends in a softmax. With `fuse`, the first two layers run as one, image by image, and
-    /// the first layer's output is not kept.
+    /// ends in a softmax. The layers `fuse` says run as pairs, image by image, and the first
+    /// of each pair's output is not kept.
     fn forward_only(
         &mut self,
         model: &mut Sequential,
         x: &Tensor,
-        fuse: bool,
+        fuse: Fuse,
     ) -> Result<(Tensor, Option<Tensor>)> {
         check_input(model, x)?;
         let params = self.model_params(model)?;
@@ -323,13 +319,47 @@ impl Trainer for Plan {
     }
 
     fn evaluate_batch(&mut self, model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
-        let (probs, logits) = self.forward_only(model, x, self.fuse_head)?;
+        let (probs, logits) = self.forward_only(model, x, self.fuse_in_predictions())?;
         let loss = match &logits {
             Some(logits) => softmax_crossentropy(logits, y)?,
             None => categorical_crossentropy(&probs, y)?,
         };
         Ok((loss, probs))
     }
+}
+
+/// Which pairs of a convolution and its max pooling a forward pass runs as one
+/// ([`super::fused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fuse {
+    None,
+    /// The first two layers, as training does.
+    First,
+    /// Every pair, as predictions do.
+    Every,
+}
+
+impl Fuse {
+    /// Whether layer `i` and the next run as one, if they can.
+    fn covers(self, i: usize) -> bool {
+        match self {
+            Fuse::None => false,
+            Fuse::First => i == 0,
+            Fuse::Every => true,
+        }
+    }
+}
+
+/// Whether layers `i` and `i + 1` can run as one: a convolution by the direct loops ending in
+/// a ReLU, then a max pooling.
+fn fusable(steps: &[Step], i: usize) -> bool {
+    matches!(
+        steps.get(i..i + 2),
+        Some([
+            Step { op: Op::Conv { kernel: ConvKernel::Direct, activation: Activation::Relu, .. }, .. },
+            Step { op: Op::MaxPool(_), .. },
+        ])
+    )
 }
 
 /// Whether the last layer keeps its logits (a `Dense` layer ending in a softmax), from which
@@ -470,7 +500,7 @@ impl Worker {
         first: usize,
         fuse: bool,
     ) -> Result<()> {
-        self.forward(steps, values, x, fuse)?;
+        self.forward(steps, values, x, if fuse { Fuse::First } else { Fuse::None })?;
         let probs = self.outs.last().ok_or_else(|| Error::model("empty model"))?;
         let samples = x.shape()[0];
         let loss = if keeps_logits(steps) {
@@ -488,45 +518,53 @@ impl Worker {
         self.backward(steps, values, x, first, fuse)
     }
 
-    /// Every layer's output for `x`; with `fuse`, the first two layers' as one (the first
-    /// layer's output is then not stored).
-    fn forward(&mut self, steps: &[Step], values: &[&[f32]], x: &Tensor, fuse: bool) -> Result<()> {
-        let started = Instant::now();
-        let start = if fuse { self.fused_forward(steps, values, x)? } else { 0 };
-        if fuse {
-            self.times[0][0] += started.elapsed();
-        }
-        for (i, step) in steps.iter().enumerate().skip(start) {
+    /// Every layer's output for `x`, but for the first of each pair of layers `fuse` runs
+    /// as one (its output is not stored).
+    fn forward(&mut self, steps: &[Step], values: &[&[f32]], x: &Tensor, fuse: Fuse) -> Result<()> {
+        let mut i = 0;
+        while i < steps.len() {
             let started = Instant::now();
-            let (before, rest) = self.outs.split_at_mut(i);
-            let input = if i == 0 { x } else { &before[i - 1] };
-            let weights = weights_of(&step.weights, values);
-            let (out, argmax, ws) = (&mut rest[0], &mut self.argmax[i], &mut self.workspaces[i]);
-            forward_step(&step.op, weights, input, out, argmax, ws, &mut self.logits)?;
+            let pair = fuse.covers(i) && fusable(steps, i);
+            if pair {
+                self.fused_forward(steps, values, x, i)?;
+            } else {
+                let (before, rest) = self.outs.split_at_mut(i);
+                let input = if i == 0 { x } else { &before[i - 1] };
+                let weights = weights_of(&steps[i].weights, values);
+                let (out, argmax, ws) = (&mut rest[0], &mut self.argmax[i], &mut self.workspaces[i]);
+                forward_step(&steps[i].op, weights, input, out, argmax, ws, &mut self.logits)?;
+            }
+            // Layers run as one count their time under the first.
             self.times[i][0] += started.elapsed();
+            i += if pair { 2 } else { 1 };
         }
         Ok(())
     }
 
-    /// The first two layers' forward pass as one: returns the next layer to run.
-    fn fused_forward(&mut self, steps: &[Step], values: &[&[f32]], x: &Tensor) -> Result<usize> {
+    /// Layers `i` and `i + 1`, a convolution and its max pooling, run as one.
+    fn fused_forward(&mut self, steps: &[Step], values: &[&[f32]], x: &Tensor, i: usize) -> Result<()> {
         let [
             Step { op: Op::Conv { kernel_shape, strides, padding, .. }, weights },
             Step { op: Op::MaxPool(pool), .. },
-            ..,
-        ] = steps
+        ] = &steps[i..i + 2]
         else {
-            return Err(Error::model("the first two layers are not a convolution and a pooling"));
+            return Err(Error::model(format!(
+                "layers {i} and {} are not a convolution and a pooling",
+                i + 1
+            )));
         };
-        let g = ConvGeometry::new(x.shape(), kernel_shape, *strides, *padding)?;
+        let (before, rest) = self.outs.split_at_mut(i);
+        let input = if i == 0 { x } else { &before[i - 1] };
+        let g = ConvGeometry::new(input.shape(), kernel_shape, *strides, *padding)?;
         let (win, _, c) = pool.over(&g.output_shape())?;
         check_argmax_range(&win, c)?;
         let (kernel, bias) = weights_of(weights, values);
-        let y = &mut self.outs[1];
+        let y = &mut rest[1];
         y.reuse_as(&[g.batch, win.out_h, win.out_w, c])?; // every value is written
-        self.argmax[1].resize(y.len(), 0);
-        fused::forward(&g, &win, x.data(), kernel, bias, y.data_mut(), &mut self.argmax[1]);
-        Ok(2)
+        let argmax = &mut self.argmax[i + 1];
+        argmax.resize(y.len(), 0);
+        fused::forward(&g, &win, input.data(), kernel, bias, y.data_mut(), argmax);
+        Ok(())
     }
 
     /// The gradients, from `self.grad` at the last layer's output before its softmax, down

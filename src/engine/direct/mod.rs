@@ -28,6 +28,7 @@ use super::isa::Isa;
 use super::runs::{add_weight_grads_in_order, samples_per_run};
 use crate::activation::Activation;
 use crate::geometry::ConvGeometry;
+use crate::shape::Window2D;
 use blocks::{Blocking, MulAdd, Portable, one_pixel_blocks};
 
 /// One multiply-add of a window: where its input value is (relative to the window) and
@@ -95,11 +96,38 @@ pub struct Windows {
 impl Windows {
     /// The windows of one image of geometry `g` (its batch size does not matter).
     pub fn new(g: &ConvGeometry) -> Windows {
+        Windows::of_pixels(g, |_| true)
+    }
+
+    // ANCHOR: read_by
+    /// The windows of only those output pixels that a pooling over `pool` (whose input is
+    /// this convolution's output) reads. The others are never computed: a pooling whose
+    /// windows do not cover its input, such as a 2×2 `valid` pooling of an odd size, which
+    /// leaves out the last row and column, would never read them.
+    pub fn read_by(g: &ConvGeometry, pool: &Window2D) -> Windows {
+        let (out_h, out_w) = (g.window.out_h, g.window.out_w);
+        debug_assert_eq!((pool.in_h, pool.in_w), (out_h, out_w), "the pooling reads this output");
+        let (mut rows, mut cols) = (vec![false; out_h], vec![false; out_w]);
+        for oh in 0..pool.out_h {
+            let (kernel_rows, ih) = pool.kernel_rows_inside(oh);
+            rows[ih..ih + kernel_rows.len()].fill(true);
+        }
+        for ow in 0..pool.out_w {
+            let (kernel_cols, iw) = pool.kernel_cols_inside(ow);
+            cols[iw..iw + kernel_cols.len()].fill(true);
+        }
+        Windows::of_pixels(g, |pixel| rows[pixel / out_w] && cols[pixel % out_w])
+    }
+    // ANCHOR_END: read_by
+
+    /// The windows of the output pixels (numbered in row-major order) for which `wanted` is
+    /// true.
+    fn of_pixels(g: &ConvGeometry, wanted: impl Fn(usize) -> bool) -> Windows {
         let (w, out_c) = (&g.window, g.out_c);
         let mut taps = Vec::with_capacity(g.patch_len());
         window_taps(g, 0..w.k_h, 0..w.k_w, &mut taps);
         let (mut inside, mut partial) = (Vec::with_capacity(g.sample_rows()), Vec::new());
-        for pixel in 0..g.sample_rows() {
+        for pixel in (0..g.sample_rows()).filter(|&p| wanted(p)) {
             let ((rows, ih), (cols, iw)) =
                 (w.kernel_rows_inside(pixel / w.out_w), w.kernel_cols_inside(pixel % w.out_w));
             let at = Pixel { x: (ih * w.in_w + iw) * g.in_c, out: pixel * out_c };
