@@ -99,6 +99,35 @@ proptest! {
     }
 }
 
+/// The forward pass over as many pixels as its blocks take at once and more: fewer than one
+/// block (1 and 5 pixels), exact blocks, and runs over several chunks of AVX2's 120 pixels
+/// with a few left over (242 and 245), for blocks of 64, 32, 16 and 8 filters and the
+/// filters past them. One thread, so that one run takes every pixel.
+#[test]
+fn direct_forward_equals_naive_for_any_count_of_pixels() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    for (batch, h, w) in [(1, 3, 3), (1, 3, 7), (1, 8, 3), (2, 5, 5), (1, 24, 12), (2, 13, 13), (5, 9, 9)] {
+        for filters in [8, 40, 64, 75] {
+            let g =
+                ConvGeometry::new(&[batch, h, w, 3], &[3, 3, 3, filters], (1, 1), Padding::Valid).unwrap();
+            let x = common::values(batch * g.sample_input_len(), 1);
+            let kernel = common::values(g.patch_len() * filters, 2);
+            let bias = common::values(filters, 3);
+            let mut slow = vec![0.0; batch * g.sample_output_len()];
+            naive::forward(&g, &x, &kernel, &bias, &mut slow);
+            for isa in Isa::available() {
+                let mut fast = vec![f32::NAN; slow.len()];
+                pool.install(|| {
+                    direct::forward_on(isa, &g, &x, &kernel, &bias, Activation::Linear, &mut fast)
+                });
+                let pixels = batch * g.sample_rows();
+                let what = format!("{isa:?}, {pixels} pixels × {filters} filters");
+                assert!(first_mismatch(&fast, &slow, ATOL, RTOL).is_none(), "{what}");
+            }
+        }
+    }
+}
+
 /// What `Auto` picks for a long window and `filters` filters: the direct loops where the
 /// processor's blocks of filters fill up (AVX2's 16, AVX-512's 32 and 64), im2col otherwise.
 fn for_long_windows(filters: usize) -> ConvKernel {

@@ -19,6 +19,7 @@
 use rayon::prelude::*;
 
 use super::direct;
+use super::isa::Isa;
 use super::pool::{max_pool_image, scatter_image};
 use super::runs::{add_weight_grads_in_order, samples_per_run};
 use crate::activation::Activation;
@@ -44,13 +45,14 @@ pub fn forward(
         return;
     }
     let (per_run, windows) = (samples_per_run(g.batch), direct::Windows::read_by(g, win));
+    let kernel = direct::ForwardKernel::new(Isa::current(), g, kernel);
     let runs = x.par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
     runs.zip(argmax.par_chunks_mut(per_run * y_len)).for_each(|((x, y), argmax)| {
         // One image's convolution output: written, pooled, and overwritten by the next.
         let mut z = vec![0.0; z_len];
         let images = x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len));
         for ((x, y), argmax) in images.zip(argmax.chunks_exact_mut(y_len)) {
-            direct::forward_image(g, &windows, x, kernel, bias, Activation::Relu, &mut z);
+            direct::forward_image(g, &windows, x, &kernel, bias, Activation::Relu, &mut z);
             max_pool_image(win, g.out_c, &z, y, argmax);
         }
     });

@@ -86,7 +86,7 @@ impl Runs {
 fn six_pixels<const R: usize>(
     win: Runs,
     x: &[f32],
-    kernel: &[f32],
+    kernel: KernelRows,
     bias: &[f32],
     at: [Pixel; ROWS],
     first: usize,
@@ -96,7 +96,7 @@ fn six_pixels<const R: usize>(
     let b: [__m256; R] = loads(bias, first);
     let mut acc = [b; ROWS];
     for kh in 0..win.k_h {
-        let rows = kernel[kh * win.run * win.out_c..][..win.run * win.out_c].chunks_exact(win.out_c);
+        let rows = kernel.of_window_row(kh, win.run);
         let o = kh * win.row_step;
         let (x0, x1, x2) =
             (&x[at[0].x + o..][..win.run], &x[at[1].x + o..][..win.run], &x[at[2].x + o..][..win.run]);
@@ -105,7 +105,7 @@ fn six_pixels<const R: usize>(
         // Zipped iterators rather than indices: one counter, and no bounds check per value.
         let values = x0.iter().zip(x1).zip(x2).zip(x3).zip(x4).zip(x5);
         for (row, (((((v0, v1), v2), v3), v4), v5)) in rows.zip(values) {
-            let k: [__m256; R] = loads(row, first);
+            let k: [__m256; R] = loads(row, kernel.first);
             for (p, v) in [v0, v1, v2, v3, v4, v5].into_iter().enumerate() {
                 let v = _mm256_broadcast_ss(v);
                 for r in 0..R {
@@ -131,7 +131,7 @@ fn six_pixels<const R: usize>(
 fn one_pixel<const R: usize>(
     win: Runs,
     x: &[f32],
-    kernel: &[f32],
+    kernel: KernelRows,
     bias: &[f32],
     p: Pixel,
     first: usize,
@@ -140,12 +140,11 @@ fn one_pixel<const R: usize>(
 ) {
     let mut acc: [__m256; R] = loads(bias, first);
     for kh in 0..win.k_h {
-        let rows = &kernel[kh * win.run * win.out_c..][..win.run * win.out_c];
         let xs = &x[p.x + kh * win.row_step..][..win.run];
-        for (v, row) in xs.iter().zip(rows.chunks_exact(win.out_c)) {
+        for (v, row) in xs.iter().zip(kernel.of_window_row(kh, win.run)) {
             let v = _mm256_broadcast_ss(v);
             for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm256_fmadd_ps(v, load(row, first + LANES * r), *acc);
+                *acc = _mm256_fmadd_ps(v, load(row, kernel.first + LANES * r), *acc);
             }
         }
     }
@@ -155,14 +154,57 @@ fn one_pixel<const R: usize>(
     }
 }
 
+/// The kernel rows of a block of filters: the weights of tap `t` for the block start at
+/// `first + t · stride` in `weights`.
+#[derive(Debug, Clone, Copy)]
+struct KernelRows<'a> {
+    weights: &'a [f32],
+    stride: usize,
+    first: usize,
+}
+
+impl<'a> KernelRows<'a> {
+    /// The rows of the `run` taps of window row `kh`, one `stride` long chunk per tap.
+    fn of_window_row(self, kh: usize, run: usize) -> std::slice::ChunksExact<'a, f32> {
+        self.weights[kh * run * self.stride..][..run * self.stride].chunks_exact(self.stride)
+    }
+}
+
+/// The first `out_c / 16 * 16` filters of `kernel` (`taps × out_c`), sixteen at a time:
+/// slice `s` holds the weights of filters `16·s .. 16·s + 16`, tap after tap.
+///
+/// A block reads sixteen filters' weights at every tap: in the kernel those are 64 bytes of
+/// each `4 · out_c` byte row, all the same distance apart, which maps them onto a few sets
+/// of the first-level cache (a quarter of them for 64 filters), too few to keep them there.
+/// Copied into one run, they stay while the block's pixels go by (see [`CHUNK_PIXELS`]).
+pub(super) fn sixteen_filter_slices(kernel: &[f32], out_c: usize) -> Vec<f32> {
+    let sixteens = out_c / 16 * 16;
+    let mut slices = Vec::with_capacity(kernel.len() / out_c.max(1) * sixteens);
+    for first in (0..sixteens).step_by(16) {
+        for row in kernel.chunks_exact(out_c) {
+            slices.extend_from_slice(&row[first..first + 16]);
+        }
+    }
+    slices
+}
+
+/// Pixels per chunk of the forward pass: each slice of sixteen filters goes over a whole
+/// chunk before the next, so the slice (taps × 64 bytes: 18 KB for conv2d_2) stays in the
+/// first-level cache for 120 pixels, and the chunk's windows (about 20 KB of conv2d_2's
+/// input) in the second level for every slice. A multiple of six, so that only the last
+/// chunk has pixels left over.
+const CHUNK_PIXELS: usize = 120;
+const _: () = assert!(CHUNK_PIXELS.is_multiple_of(ROWS));
+
 /// The outputs of the pixels `inside` (whole windows) for the filters `filters` (a multiple
-/// of 8 of them): sixteen at a time, then eight; six pixels at a time, then one.
+/// of 8 of them), a chunk of pixels at a time: sixteen filters at a time (read from
+/// `slices`, [`sixteen_filter_slices`]), then eight (from `kernel`); six pixels at a time.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_whole_windows(
     g: &ConvGeometry,
     x: &[f32],
-    kernel: &[f32],
+    (kernel, slices): (&[f32], &[f32]),
     bias: &[f32],
     inside: &[Pixel],
     filters: usize,
@@ -170,23 +212,53 @@ pub(super) fn forward_whole_windows(
     y: &mut [f32],
 ) {
     let win = Runs::of(g);
-    let sixteens = filters / 16 * 16;
-    let mut sixes = inside.chunks_exact(ROWS);
-    for six in &mut sixes {
-        let six: [Pixel; ROWS] = six.try_into().expect("six pixels");
+    let (taps, sixteens) = (win.k_h * win.run, filters / 16 * 16);
+    for chunk in inside.chunks(CHUNK_PIXELS) {
         for first in (0..sixteens).step_by(16) {
-            six_pixels::<2>(win, x, kernel, bias, six, first, relu, y);
+            let rows = KernelRows { weights: &slices[first * taps..][..16 * taps], stride: 16, first: 0 };
+            chunk_of_pixels::<2>(win, x, rows, bias, (chunk, inside), first, relu, y);
         }
         if sixteens < filters {
-            six_pixels::<1>(win, x, kernel, bias, six, sixteens, relu, y);
+            let rows = KernelRows { weights: kernel, stride: win.out_c, first: sixteens };
+            chunk_of_pixels::<1>(win, x, rows, bias, (chunk, inside), sixteens, relu, y);
         }
     }
-    for &p in sixes.remainder() {
-        for first in (0..sixteens).step_by(16) {
-            one_pixel::<2>(win, x, kernel, bias, p, first, relu, y);
+}
+
+/// The pixels of `chunk`, one of the chunks of `all`, × the `8·R` filters from `first`, six
+/// pixels at a time.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn chunk_of_pixels<const R: usize>(
+    win: Runs,
+    x: &[f32],
+    kernel: KernelRows,
+    bias: &[f32],
+    (chunk, all): (&[Pixel], &[Pixel]),
+    first: usize,
+    relu: bool,
+    y: &mut [f32],
+) {
+    let mut sixes = chunk.chunks_exact(ROWS);
+    for six in &mut sixes {
+        let six = six.try_into().expect("six pixels");
+        six_pixels::<R>(win, x, kernel, bias, six, first, relu, y);
+    }
+    match sixes.remainder() {
+        [] => {}
+        // Only the last chunk has pixels left over. The last six pixels of all run again,
+        // the first few of them done already: a pixel's sums are the same whichever block
+        // computes them, so those are written again with the same bits, and the rest run
+        // six at a time rather than one.
+        _ if all.len() >= ROWS => {
+            let six = all[all.len() - ROWS..].try_into().expect("six pixels");
+            six_pixels::<R>(win, x, kernel, bias, six, first, relu, y);
         }
-        if sixteens < filters {
-            one_pixel::<1>(win, x, kernel, bias, p, sixteens, relu, y);
+        rest => {
+            for &p in rest {
+                one_pixel::<R>(win, x, kernel, bias, p, first, relu, y);
+            }
         }
     }
 }

@@ -183,6 +183,31 @@ impl Windows {
     }
 }
 
+/// A convolution's kernel as the forward loops of one instruction set read it: the
+/// `(k_h, k_w, in_c, out_c)` weights and, for AVX2's blocks, the same weights again, sixteen
+/// filters at a time (see [`avx2::sixteen_filter_slices`] why). Made once for a batch, and
+/// once for all the images a fused pass ([`super::fused`]) takes one at a time.
+pub struct ForwardKernel<'a> {
+    isa: Isa,
+    weights: &'a [f32],
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    slices: Vec<f32>,
+}
+
+impl<'a> ForwardKernel<'a> {
+    /// The kernel `weights` of the convolution `g` for the loops of `isa`, or of the best
+    /// set the processor has if it lacks `isa`.
+    pub fn new(isa: Isa, g: &ConvGeometry, weights: &'a [f32]) -> ForwardKernel<'a> {
+        let isa = isa.supported();
+        let slices = match isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::sixteen_filter_slices(weights, g.out_c),
+            _ => Vec::new(),
+        };
+        ForwardKernel { isa, weights, slices }
+    }
+}
+
 /// Defines `$name`, the generic `$generic::<$blocks>` compiled with the instruction set
 /// `$features`: the generic code is inlined into a function with that `#[target_feature]`,
 /// so the compiler may use those instructions in it. Calling `$name` is `unsafe`: the caller
@@ -215,14 +240,15 @@ fn forward_avx2(
     g: &ConvGeometry,
     windows: &Windows,
     x: &[f32],
-    kernel: &[f32],
+    kernel: &ForwardKernel,
     bias: &[f32],
     activation: Activation,
     y: &mut [f32],
 ) {
-    let (out_c, filters) = (g.out_c, g.out_c / 8 * 8);
+    let (out_c, filters, slices) = (g.out_c, g.out_c / 8 * 8, &kernel.slices[..]);
+    let kernel = kernel.weights;
     forward_images_by::<blocks::Avx2>(g, windows, x, kernel, bias, activation, y, |taps, inside, relu, y| {
-        avx2::forward_whole_windows(g, x, kernel, bias, inside, filters, relu, y);
+        avx2::forward_whole_windows(g, x, (kernel, slices), bias, inside, filters, relu, y);
         for p in inside.iter().filter(|_| filters < out_c) {
             let rest = &mut y[p.out + filters..p.out + out_c];
             one_pixel_blocks::<blocks::Avx2, 1>(&x[p.x..], kernel, bias, taps, relu, filters, rest);
@@ -259,40 +285,39 @@ pub fn forward_image(
     g: &ConvGeometry,
     windows: &Windows,
     x: &[f32],
-    kernel: &[f32],
+    kernel: &ForwardKernel,
     bias: &[f32],
     activation: Activation,
     y: &mut [f32],
 ) {
-    forward_images_on(Isa::current(), &g.with_batch(1), windows, x, kernel, bias, activation, y);
+    forward_images(&g.with_batch(1), windows, x, kernel, bias, activation, y);
 }
 
 /// `y = activation(conv(x, kernel) + bias)` for the geometry's `g.batch` images, on this
-/// thread, with the blocking of `isa` (or the best the processor has, if it lacks `isa`).
-#[allow(clippy::too_many_arguments)]
-fn forward_images_on(
-    isa: Isa,
+/// thread, with the blocking of the instruction set `kernel` was made for.
+fn forward_images(
     g: &ConvGeometry,
     windows: &Windows,
     x: &[f32],
-    kernel: &[f32],
+    kernel: &ForwardKernel,
     bias: &[f32],
     activation: Activation,
     y: &mut [f32],
 ) {
-    match isa.supported() {
-        // SAFETY: `supported()` gives `Avx512` only when the processor reports AVX-512F, AVX2
-        // and FMA, and `Avx2` only when it reports AVX2 and FMA (`Isa::detected`): the
-        // features these functions are compiled for.
+    match kernel.isa {
+        // SAFETY: `kernel.isa` is set only by `ForwardKernel::new`, to what `supported()`
+        // gives, which is `Avx512` only when the processor reports AVX-512F, AVX2 and FMA,
+        // and `Avx2` only when it reports AVX2 and FMA (`Isa::detected`): the features these
+        // functions are compiled for.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { forward_avx512(g, windows, x, kernel, bias, activation, y) },
+        Isa::Avx512 => unsafe { forward_avx512(g, windows, x, kernel.weights, bias, activation, y) },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { forward_avx2(g, windows, x, kernel, bias, activation, y) },
-        _ => forward_images_with::<Portable>(g, windows, x, kernel, bias, activation, y),
+        _ => forward_images_with::<Portable>(g, windows, x, kernel.weights, bias, activation, y),
     }
 }
 
-/// [`forward_images_on`] with the blocks of `B`.
+/// [`forward_images`] with the blocks of `B`.
 #[inline(always)]
 fn forward_images_with<B: Blocking>(
     g: &ConvGeometry,
@@ -389,11 +414,12 @@ pub fn forward_on(
         return;
     }
     // One run of images per thread: the blocks of pixels run on from one image to the next.
-    let (per_run, windows) = (samples_per_run(g.batch), Windows::new(g));
+    let (per_run, windows, kernel) =
+        (samples_per_run(g.batch), Windows::new(g), ForwardKernel::new(isa, g, kernel));
     let runs = x[..g.batch * x_len].par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
     runs.for_each(|(x, y)| {
         let images = g.with_batch(x.len() / x_len);
-        forward_images_on(isa, &images, &windows, x, kernel, bias, activation, y);
+        forward_images(&images, &windows, x, &kernel, bias, activation, y);
     });
 }
 
@@ -423,7 +449,9 @@ fn kernel_gradient_images_on(
     dbias: &mut [f32],
 ) {
     match isa.supported() {
-        // SAFETY: as in `forward_images_on`.
+        // SAFETY: `supported()` gives `Avx512` only when the processor reports AVX-512F, AVX2
+        // and FMA, and `Avx2` only when it reports AVX2 and FMA (`Isa::detected`): the
+        // features these functions are compiled for.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { kernel_gradient_avx512(g, windows, x, dz, dkernel, dbias) },
         #[cfg(target_arch = "x86_64")]
