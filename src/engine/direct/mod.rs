@@ -20,6 +20,7 @@
 mod avx2;
 mod blocks;
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use rayon::prelude::*;
@@ -165,13 +166,18 @@ impl Windows {
     }
 
     /// The pixels of `images` consecutive images whose windows lie wholly inside them.
-    fn inside(&self, images: usize) -> Vec<Pixel> {
+    fn inside(&self, images: usize) -> Cow<'_, [Pixel]> {
+        // One image's are the list itself, with nothing to copy (the fused passes ask for
+        // one image at a time).
+        if images == 1 {
+            return Cow::Borrowed(&self.inside);
+        }
         let mut all = Vec::with_capacity(images * self.inside.len());
         for image in 0..images {
             let (x, out) = (image * self.x_len, image * self.y_len);
             all.extend(self.inside.iter().map(|p| Pixel { x: p.x + x, out: p.out + out }));
         }
-        all
+        Cow::Owned(all)
     }
 
     /// The other pixels of `images` consecutive images, each with its taps.
@@ -639,7 +645,7 @@ fn input_gradient_images_by<B: MulAdd>(
     if done < in_c {
         // A tap's input channel is the position of its kernel row among the window's.
         let rest: Vec<Tap> = taps.iter().copied().filter(|tap| (tap.kernel / out_c) % in_c >= done).collect();
-        for at in &pixels {
+        for at in pixels.iter() {
             rest.iter().for_each(|tap| back(dx, *at, tap));
         }
     }
