@@ -181,7 +181,7 @@ impl Plan {
     }
 
     /// Time the first thread spent in each layer, `[forward, backward]`, summed since the
-    /// plan was built. Layers trained as one ([`super::fused`]) count under the first.
+    /// plan was built. Layers run as one ([`super::fused`]) count under the first.
     pub fn layer_times(&self) -> Vec<[Duration; 2]> {
         self.workers[0].times.clone()
     }
@@ -543,10 +543,12 @@ impl Worker {
 
     /// Layers `i` and `i + 1`, a convolution and its max pooling, run as one.
     fn fused_forward(&mut self, steps: &[Step], values: &[&[f32]], x: &Tensor, i: usize) -> Result<()> {
-        let [
-            Step { op: Op::Conv { kernel_shape, strides, padding, .. }, weights },
-            Step { op: Op::MaxPool(pool), .. },
-        ] = &steps[i..i + 2]
+        let Some(
+            [
+                Step { op: Op::Conv { kernel_shape, strides, padding, .. }, weights },
+                Step { op: Op::MaxPool(pool), .. },
+            ],
+        ) = steps.get(i..i + 2)
         else {
             return Err(Error::model(format!(
                 "layers {i} and {} are not a convolution and a pooling",
