@@ -170,24 +170,6 @@ impl<'a> KernelRows<'a> {
     }
 }
 
-/// The first `out_c / 16 * 16` filters of `kernel` (`taps × out_c`), sixteen at a time:
-/// slice `s` holds the weights of filters `16·s .. 16·s + 16`, tap after tap.
-///
-/// A block reads sixteen filters' weights at every tap: in the kernel those are 64 bytes of
-/// each `4 · out_c` byte row, all the same distance apart, which maps them onto a few sets
-/// of the first-level cache (a quarter of them for 64 filters), too few to keep them there.
-/// Copied into one run, they stay while the block's pixels go by (see [`CHUNK_PIXELS`]).
-pub(super) fn sixteen_filter_slices(kernel: &[f32], out_c: usize) -> Vec<f32> {
-    let sixteens = out_c / 16 * 16;
-    let mut slices = Vec::with_capacity(kernel.len() / out_c.max(1) * sixteens);
-    for first in (0..sixteens).step_by(16) {
-        for row in kernel.chunks_exact(out_c) {
-            slices.extend_from_slice(&row[first..first + 16]);
-        }
-    }
-    slices
-}
-
 /// Pixels per chunk of the forward pass: each slice of sixteen filters goes over a whole
 /// chunk before the next, so the slice (taps × 64 bytes: 18 KB for conv2d_2) stays in the
 /// first-level cache for 120 pixels, and the chunk's windows (about 20 KB of conv2d_2's
@@ -198,7 +180,7 @@ const _: () = assert!(CHUNK_PIXELS.is_multiple_of(ROWS));
 
 /// The outputs of the pixels `inside` (whole windows) for the filters `filters` (a multiple
 /// of 8 of them), a chunk of pixels at a time: sixteen filters at a time (read from
-/// `slices`, [`sixteen_filter_slices`]), then eight (from `kernel`); six pixels at a time.
+/// `slices`, [`super::sixteen_filter_slices`]), then eight (from `kernel`); six pixels at a time.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn forward_whole_windows(

@@ -227,7 +227,7 @@ fn four_pixels<B: MulAdd, const N: usize>(
 /// returns how many pixels that was.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn four_pixel_blocks<B: MulAdd, const N: usize>(
+pub(super) fn four_pixel_blocks<B: MulAdd, const N: usize>(
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],

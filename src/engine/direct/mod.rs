@@ -191,7 +191,7 @@ impl Windows {
 
 /// A convolution's kernel as the forward loops of one instruction set read it: the
 /// `(k_h, k_w, in_c, out_c)` weights and, for AVX2's blocks, the same weights again, sixteen
-/// filters at a time (see [`avx2::sixteen_filter_slices`] why). Made once for a batch, and
+/// filters at a time (see [`sixteen_filter_slices`] why). Made once for a batch, and
 /// once for all the images a fused pass ([`super::fused`]) takes one at a time.
 pub struct ForwardKernel<'a> {
     isa: Isa,
@@ -205,13 +205,27 @@ impl<'a> ForwardKernel<'a> {
     /// set the processor has if it lacks `isa`.
     pub fn new(isa: Isa, g: &ConvGeometry, weights: &'a [f32]) -> ForwardKernel<'a> {
         let isa = isa.supported();
-        let slices = match isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => avx2::sixteen_filter_slices(weights, g.out_c),
-            _ => Vec::new(),
-        };
+        let slices = if isa == Isa::Avx2 { sixteen_filter_slices(weights, g.out_c) } else { Vec::new() };
         ForwardKernel { isa, weights, slices }
     }
+}
+
+/// The first `out_c / 16 * 16` filters of `kernel` (`taps × out_c`), sixteen at a time:
+/// slice `s` holds the weights of filters `16·s .. 16·s + 16`, tap after tap.
+///
+/// AVX2's blocks read sixteen filters' weights at every tap: in the kernel those are 64 bytes
+/// of each `4 · out_c` byte row, all the same distance apart, which maps them onto a few sets
+/// of the first-level cache (a quarter of them for 64 filters), too few to keep them there.
+/// Copied into one run, they stay while a chunk of pixels goes by.
+fn sixteen_filter_slices(kernel: &[f32], out_c: usize) -> Vec<f32> {
+    let sixteens = out_c / 16 * 16;
+    let mut slices = Vec::with_capacity(kernel.len() / out_c.max(1) * sixteens);
+    for first in (0..sixteens).step_by(16) {
+        for row in kernel.chunks_exact(out_c) {
+            slices.extend_from_slice(&row[first..first + 16]);
+        }
+    }
+    slices
 }
 
 /// Defines `$name`, the generic `$generic::<$blocks>` compiled with the instruction set
@@ -253,7 +267,16 @@ fn forward_avx2(
 ) {
     let (out_c, filters, slices) = (g.out_c, g.out_c / 8 * 8, &kernel.slices[..]);
     let kernel = kernel.weights;
+    // A window row of fewer than 8 values (the first layer's: 3) leaves the six-pixel
+    // blocks more time starting rows than multiplying: there the generic blocks of four
+    // pixels × 16 filters, which walk a window's taps in one loop, run faster.
+    let short_rows = g.in_c * g.window.k_w < 8;
     forward_images_by::<blocks::Avx2>(g, windows, x, kernel, bias, activation, y, |taps, inside, relu, y| {
+        if short_rows {
+            return blocks::four_pixel_blocks::<blocks::Avx2, 16>(
+                x, kernel, bias, taps, inside, out_c, relu, y,
+            );
+        }
         avx2::forward_whole_windows(g, x, (kernel, slices), bias, inside, filters, relu, y);
         for p in inside.iter().filter(|_| filters < out_c) {
             let rest = &mut y[p.out + filters..p.out + out_c];
