@@ -190,9 +190,9 @@ impl Windows {
 }
 
 /// A convolution's kernel as the forward loops of one instruction set read it: the
-/// `(k_h, k_w, in_c, out_c)` weights and, for AVX2's blocks, the same weights again, sixteen
-/// filters at a time (see [`sixteen_filter_slices`] why). Made once for a batch, and
-/// once for all the images a fused pass ([`super::fused`]) takes one at a time.
+/// `(k_h, k_w, in_c, out_c)` weights and, for AVX2's six-pixel blocks, the same weights
+/// again, sixteen filters at a time (see [`sixteen_filter_slices`] why). Made once for a
+/// batch, and once for all the images a fused pass ([`super::fused`]) takes one at a time.
 pub struct ForwardKernel<'a> {
     isa: Isa,
     weights: &'a [f32],
@@ -205,9 +205,18 @@ impl<'a> ForwardKernel<'a> {
     /// set the processor has if it lacks `isa`.
     pub fn new(isa: Isa, g: &ConvGeometry, weights: &'a [f32]) -> ForwardKernel<'a> {
         let isa = isa.supported();
-        let slices = if isa == Isa::Avx2 { sixteen_filter_slices(weights, g.out_c) } else { Vec::new() };
+        let six_pixels = isa == Isa::Avx2 && six_pixel_blocks(g);
+        let slices = if six_pixels { sixteen_filter_slices(weights, g.out_c) } else { Vec::new() };
         ForwardKernel { isa, weights, slices }
     }
+}
+
+/// Whether AVX2's forward pass runs `g` in its six-pixel blocks ([`avx2`]). A window row of
+/// fewer than 8 values (the first layer's: 3) leaves those blocks more time starting rows
+/// than multiplying: there the generic blocks of four pixels × 16 filters, which walk a
+/// window's taps in one loop, run faster.
+fn six_pixel_blocks(g: &ConvGeometry) -> bool {
+    g.in_c * g.window.k_w >= 8
 }
 
 /// The first `out_c / 16 * 16` filters of `kernel` (`taps × out_c`), sixteen at a time:
@@ -267,12 +276,9 @@ fn forward_avx2(
 ) {
     let (out_c, filters, slices) = (g.out_c, g.out_c / 8 * 8, &kernel.slices[..]);
     let kernel = kernel.weights;
-    // A window row of fewer than 8 values (the first layer's: 3) leaves the six-pixel
-    // blocks more time starting rows than multiplying: there the generic blocks of four
-    // pixels × 16 filters, which walk a window's taps in one loop, run faster.
-    let short_rows = g.in_c * g.window.k_w < 8;
+    let six_pixels = six_pixel_blocks(g);
     forward_images_by::<blocks::Avx2>(g, windows, x, kernel, bias, activation, y, |taps, inside, relu, y| {
-        if short_rows {
+        if !six_pixels {
             return blocks::four_pixel_blocks::<blocks::Avx2, 16>(
                 x, kernel, bias, taps, inside, out_c, relu, y,
             );
