@@ -94,7 +94,13 @@ proptest! {
     #[test]
     fn the_direct_kernel_with_relu_equals_the_textbook_layer(c in case(1..80)) {
         // ReLU's kink breaks finite differences, so the ReLU path is checked against the
-        // textbook's layer instead: the output and all three gradients.
+        // textbook's layer instead: the output and all three gradients. Where a sum before
+        // the ReLU is within rounding of 0, the two sides, adding in other orders, may round
+        // it to opposite signs, and only one lets that output's gradient through: such a
+        // case has no single right answer, and is left out.
+        let mut z = vec![0.0; c.dy.len()];
+        naive::forward(&c.g, &c.x, &c.kernel, &c.bias, &mut z);
+        prop_assume!(z.iter().all(|v| v.abs() > 1e-5));
         run_engine(&c, Activation::Relu, ConvKernel::Direct).assert_close_to(&run_textbook(&c, Activation::Relu), ATOL, RTOL);
     }
 }
