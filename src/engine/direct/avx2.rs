@@ -317,11 +317,10 @@ pub(super) fn kernel_gradient_whole_windows(
         let mut first = 0;
         while first < filters {
             let width = if filters - first >= 16 { 16 } else { LANES };
-            block.clear();
-            for row in chunk {
-                for d in dz[row.out..][..row.len * win.out_c].chunks_exact(win.out_c) {
-                    block.extend_from_slice(&d[first..first + width]);
-                }
+            if width == 16 {
+                copy_block::<16>(dz, chunk, win.out_c, first, &mut block);
+            } else {
+                copy_block::<LANES>(dz, chunk, win.out_c, first, &mut block);
             }
             let dk = &mut dkernel[first..];
             for (tap, left) in taps.clone() {
@@ -332,6 +331,27 @@ pub(super) fn kernel_gradient_whole_windows(
                 }
             }
             first += width;
+        }
+    }
+}
+
+/// Copies into `block` the output gradients of the `W` filters from `first` of the pixels of
+/// `rows`, pixel after pixel. (`W` is known when compiled, so a pixel's copy is a few register
+/// moves: a copy whose length is known only at run time is a call to `memcpy` for each pixel.)
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn copy_block<const W: usize>(
+    dz: &[f32],
+    rows: &[PixelRow],
+    out_c: usize,
+    first: usize,
+    block: &mut Vec<f32>,
+) {
+    block.resize(rows.iter().map(|row| row.len).sum::<usize>() * W, 0.0);
+    let mut to = block.chunks_exact_mut(W);
+    for row in rows {
+        for (d, to) in dz[row.out..][..row.len * out_c].chunks_exact(out_c).zip(&mut to) {
+            to.copy_from_slice(&d[first..][..W]);
         }
     }
 }
