@@ -236,26 +236,25 @@ fn the_fastest_trainer_is_a_plan_when_the_engine_knows_every_layer() {
 
 /// Predictions run every convolution (direct loops, ReLU) and the max pooling after it as
 /// one, image by image, as training does the first two, whether or not the first layer is
-/// trainable: the same loops in the same order, so the same bits as the layers run apart.
-/// `activations` keeps every layer's output.
+/// trainable: with `Direct`, the same loops in the same order, so the same bits as the
+/// layers run apart. `activations` keeps every layer's output.
 #[test]
 fn predictions_fuse_each_convolution_and_its_pooling_and_give_the_same_bits() {
     let (x, _) = digit_batch(7);
     for frozen_first in [false, true] {
         let mut model = book_model(3).unwrap();
         model.set_trainable(0, !frozen_first).unwrap();
-        let mut fused = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap();
+        let mut fused = Plan::new(&model, ConvAlgorithm::Direct, 2).unwrap();
         assert_eq!(fused.fuses_first_layers(), !frozen_first, "training fuses only a trainable first layer");
-        let mut apart = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap().fuse_layers(false);
+        assert_eq!(fused.winograd_in_predictions(), [false; 3], "Direct runs the direct loops only");
+        let mut apart = Plan::new(&model, ConvAlgorithm::Direct, 2).unwrap().fuse_layers(false);
         let (got, expected) = in_pool(2, || (fused.predict(&mut model, &x), apart.predict(&mut model, &x)));
         let (got, expected) = (got.unwrap(), expected.unwrap());
         assert_eq!(got, expected, "frozen first layer: {frozen_first}");
-        // Layers run as one count their time under the first. The second convolution runs
-        // the direct loops, and so with its pooling, wherever `Auto` picks them for it.
-        let second_is_direct = fused.conv_kernels()[1] == ConvKernel::Direct;
-        for (pooling, runs_as_one) in [(1, true), (3, second_is_direct)] {
+        // Layers run as one count their time under the first.
+        for pooling in [1, 3] {
             let time = |plan: &Plan| plan.layer_times()[pooling][0];
-            assert_eq!(time(&fused) == Duration::ZERO, runs_as_one, "layer {pooling}");
+            assert_eq!(time(&fused), Duration::ZERO, "layer {pooling} ran with its convolution");
             assert!(time(&apart) > Duration::ZERO, "layer {pooling} ran on its own");
         }
         // And the textbook's, up to the order of f32 sums (probabilities: 1e-6 + 1e-4 relative).
@@ -263,6 +262,35 @@ fn predictions_fuse_each_convolution_and_its_pooling_and_give_the_same_bits() {
         let activations = fused.activations(&mut model, &x).unwrap();
         assert_eq!(activations[0].shape(), &[7, 26, 26, 32], "the first layer's output is kept");
         assert_eq!(activations[2].shape(), &[7, 11, 11, 64], "and the third's");
+    }
+}
+
+/// With `Auto`, wherever the direct loops run the book's second convolution, predictions
+/// compute it and its pooling by Winograd's minimal filtering: the same predictions as the
+/// layers run apart and as the textbook's, up to rounding (see `tests/winograd.rs`). Training
+/// never uses it: a training step gives the bits of `Direct`'s.
+#[test]
+fn auto_predicts_the_second_convolution_by_winograd_and_never_trains_with_it() {
+    let (x, y) = digit_batch(7);
+    let mut model = book_model(3).unwrap();
+    let mut auto = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap();
+    let second_is_direct = auto.conv_kernels()[1] == ConvKernel::Direct;
+    assert_eq!(auto.winograd_in_predictions(), [false, second_is_direct, false]);
+    let mut apart = Plan::new(&model, ConvAlgorithm::Auto, 2).unwrap().fuse_layers(false);
+    assert_eq!(apart.winograd_in_predictions(), [false; 3], "only a convolution run with its pooling");
+    let (got, expected) = in_pool(2, || (auto.predict(&mut model, &x), apart.predict(&mut model, &x)));
+    let (got, expected) = (got.unwrap(), expected.unwrap());
+    assert_close(got.data(), expected.data(), 1e-6, 1e-4);
+    assert_close(got.data(), model.predict(&x, 7).unwrap().data(), 1e-6, 1e-4);
+    if second_is_direct {
+        let mut direct = Plan::new(&model, ConvAlgorithm::Direct, 2).unwrap();
+        let (auto_step, direct_step) = in_pool(2, || {
+            (
+                auto.gradients(&mut model, &x, &y).unwrap().1.to_vec(),
+                direct.gradients(&mut model, &x, &y).unwrap().1.to_vec(),
+            )
+        });
+        assert_eq!(auto_step, direct_step, "a training step runs the direct loops");
     }
 }
 

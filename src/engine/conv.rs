@@ -1,16 +1,17 @@
 //! Which loops compute a convolution, chosen once per layer when a [`Plan`](super::Plan) is
 //! built, and the one place that runs the chosen loops.
 
-use super::direct;
 use super::im2col::{self, ForwardPass, Gradients, WeightGradients, Workspace};
 use super::isa::Isa;
+use super::{direct, winograd};
 use crate::activation::Activation;
 use crate::conv::naive;
 use crate::geometry::ConvGeometry;
 
 // ANCHOR: algorithm
 /// How the engine computes a convolution: the caller's choice. All give the same numbers
-/// (tested equal, up to the order in which f32 sums are added).
+/// (tested equal, up to the order in which f32 sums are added; `Auto`'s predictions up to
+/// the roundings of Winograd's transforms, see [`ConvAlgorithm::predicts_by_winograd`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ConvAlgorithm {
     /// The textbook's nested loops ([`naive`]): the reference, easy to follow, slow.
@@ -34,7 +35,8 @@ pub enum ConvAlgorithm {
     /// instructions the direct loops are blocked for ([`Isa`]) and enough filters to fill
     /// their blocks: 16 with AVX2, 32 with AVX-512 (all of the book's layers either way);
     /// otherwise [`ConvAlgorithm::Im2col`]. The faster of the two in each case, as measured
-    /// with `cargo bench`.
+    /// with `cargo bench`. Predictions compute a 3×3 convolution run with its pooling by
+    /// Winograd's minimal filtering ([`ConvAlgorithm::predicts_by_winograd`]).
     #[default]
     #[value(help = "Direct where the layer has the filters to fill its blocks (16 with AVX2, 32 with \
                     AVX-512, or as many as a window's values), else im2col: the faster, measured with cargo bench")]
@@ -67,6 +69,16 @@ impl ConvAlgorithm {
     }
 }
 // ANCHOR_END: algorithm
+
+impl ConvAlgorithm {
+    /// Whether predictions compute a convolution of geometry `g`, run with the max pooling
+    /// after it, by Winograd's minimal filtering ([`super::winograd`]) rather than the direct
+    /// loops: with [`ConvAlgorithm::Auto`], for 3×3 windows with stride 1 and at least 16
+    /// input channels and filters (the book's second layer), where it measured faster.
+    pub fn predicts_by_winograd(self, g: &ConvGeometry) -> bool {
+        self == ConvAlgorithm::Auto && winograd::applies(g) && g.in_c >= 16 && g.out_c >= 16
+    }
+}
 
 impl ConvKernel {
     /// `y = activation(conv(x, kernel) + bias)`.

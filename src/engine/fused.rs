@@ -14,7 +14,8 @@
 //! bit for bit, as the two layers' own passes give: the same loops run in the same order,
 //! only on one image at a time. The convolution's output is never stored, and the outputs
 //! the pooling never reads are never computed: the book's second pooling leaves out the last
-//! row and column of its 11×11 input, 21 of the 121 pixels.
+//! row and column of its 11×11 input, 21 of the 121 pixels. (Predictions may instead compute
+//! a 3×3 convolution by Winograd's minimal filtering, [`super::winograd`]: equal to rounding.)
 
 use rayon::prelude::*;
 
@@ -22,6 +23,7 @@ use super::direct;
 use super::isa::Isa;
 use super::pool::{max_pool_image, scatter_image};
 use super::runs::{add_weight_grads_in_order, samples_per_run};
+use super::winograd::{self, Scratch, Tiles, Winograd};
 use crate::activation::Activation;
 use crate::geometry::ConvGeometry;
 use crate::shape::Window2D;
@@ -29,7 +31,10 @@ use crate::shape::Window2D;
 // ANCHOR: fused_forward
 /// The convolution of geometry `g` with a ReLU, then max pooling over `win`, for the batch
 /// `x`, one image at a time: fills the pooling's output `y` and its `argmax`. Only the
-/// convolution's outputs that the pooling reads are computed.
+/// convolution's outputs that the pooling reads are computed, by the direct loops, or, to
+/// predict, by Winograd's ([`super::winograd`]) if `winograd` and the convolution is one
+/// they compute.
+#[allow(clippy::too_many_arguments)] // both layers' operands
 pub fn forward(
     g: &ConvGeometry,
     win: &Window2D,
@@ -38,24 +43,58 @@ pub fn forward(
     bias: &[f32],
     y: &mut [f32],
     argmax: &mut [u32],
+    winograd: bool,
 ) {
     let (x_len, z_len) = (g.sample_input_len(), g.sample_output_len());
     let y_len = win.out_h * win.out_w * g.out_c;
     if x_len == 0 || y_len == 0 {
         return;
     }
-    let (per_run, windows) = (samples_per_run(g.batch), direct::Windows::read_by(g, win));
-    let kernel = direct::ForwardKernel::new(Isa::current(), g, kernel);
+    let transformed =
+        if winograd && winograd::applies(g) { winograd::transform_kernel(g, kernel) } else { Vec::new() };
+    let conv = if transformed.is_empty() {
+        let kernel = direct::ForwardKernel::new(Isa::current(), g, kernel);
+        OneImage::Direct(direct::Windows::read_by(g, win), kernel)
+    } else {
+        OneImage::Winograd(Box::new(Winograd::new(Isa::current(), g, Tiles::read_by(g, win), &transformed)))
+    };
+    let per_run = samples_per_run(g.batch);
     let runs = x.par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));
     runs.zip(argmax.par_chunks_mut(per_run * y_len)).for_each(|((x, y), argmax)| {
         // One image's convolution output: written, pooled, and overwritten by the next.
-        let mut z = vec![0.0; z_len];
+        let (mut z, mut scratch) = (vec![0.0; z_len], conv.scratch());
         let images = x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len));
         for ((x, y), argmax) in images.zip(argmax.chunks_exact_mut(y_len)) {
-            direct::forward_image(g, &windows, x, &kernel, bias, Activation::Relu, &mut z);
+            conv.forward_image(g, x, bias, &mut scratch, &mut z);
             max_pool_image(win, g.out_c, &z, y, argmax);
         }
     });
+}
+
+/// The loops that compute one image's convolution (with its ReLU) in [`forward`].
+enum OneImage<'a> {
+    Direct(direct::Windows, direct::ForwardKernel<'a>),
+    Winograd(Box<Winograd<'a>>),
+}
+
+impl OneImage<'_> {
+    /// Room for one thread's images (the direct loops need none).
+    fn scratch(&self) -> Scratch {
+        match self {
+            OneImage::Direct(..) => Scratch::default(),
+            OneImage::Winograd(w) => w.scratch(),
+        }
+    }
+
+    /// `z = relu(conv(x, kernel) + bias)` for one image, at the pixels the pooling reads.
+    fn forward_image(&self, g: &ConvGeometry, x: &[f32], bias: &[f32], scratch: &mut Scratch, z: &mut [f32]) {
+        match self {
+            OneImage::Direct(windows, kernel) => {
+                direct::forward_image(g, windows, x, kernel, bias, Activation::Relu, z)
+            }
+            OneImage::Winograd(w) => w.forward_image(x, bias, scratch, z),
+        }
+    }
 }
 // ANCHOR_END: fused_forward
 

@@ -65,6 +65,9 @@ enum Op {
         padding: Padding,
         activation: Activation,
         kernel: ConvKernel,
+        /// Whether predictions compute it, when it runs with its pooling, by Winograd's
+        /// minimal filtering ([`ConvAlgorithm::predicts_by_winograd`]).
+        winograd: bool,
     },
     MaxPool(PoolWindow),
     AvgPool(PoolWindow),
@@ -208,6 +211,19 @@ impl Plan {
         self.steps
             .iter()
             .filter_map(|s| if let Op::Conv { kernel, .. } = s.op { Some(kernel) } else { None })
+            .collect()
+    }
+
+    /// For each convolution of the model, in layer order, whether predictions compute it
+    /// (with its pooling) by Winograd's minimal filtering ([`super::winograd`]).
+    pub fn winograd_in_predictions(&self) -> Vec<bool> {
+        let pairs = (0..self.steps.len()).filter(|&i| matches!(self.steps[i].op, Op::Conv { .. }));
+        pairs
+            .map(|i| {
+                self.fuse
+                    && fusable(&self.steps, i)
+                    && matches!(self.steps[i].op, Op::Conv { winograd: true, .. })
+            })
             .collect()
     }
 
@@ -403,6 +419,7 @@ fn compile(
                 padding,
                 activation,
                 kernel: conv.resolve(&g),
+                winograd: conv.predicts_by_winograd(&g),
             };
             (op, Some((kernel.into_data(), bias)))
         }
@@ -526,7 +543,7 @@ impl Worker {
             let started = Instant::now();
             let pair = fuse.covers(i) && fusable(steps, i);
             if pair {
-                self.fused_forward(steps, values, x, i)?;
+                self.fused_forward(steps, values, x, i, fuse == Fuse::Every)?;
             } else {
                 let (before, rest) = self.outs.split_at_mut(i);
                 let input = if i == 0 { x } else { &before[i - 1] };
@@ -541,11 +558,19 @@ impl Worker {
         Ok(())
     }
 
-    /// Layers `i` and `i + 1`, a convolution and its max pooling, run as one.
-    fn fused_forward(&mut self, steps: &[Step], values: &[&[f32]], x: &Tensor, i: usize) -> Result<()> {
+    /// Layers `i` and `i + 1`, a convolution and its max pooling, run as one; by Winograd's
+    /// loops if `predicting` and the plan chose them for this convolution.
+    fn fused_forward(
+        &mut self,
+        steps: &[Step],
+        values: &[&[f32]],
+        x: &Tensor,
+        i: usize,
+        predicting: bool,
+    ) -> Result<()> {
         let Some(
             [
-                Step { op: Op::Conv { kernel_shape, strides, padding, .. }, weights },
+                Step { op: Op::Conv { kernel_shape, strides, padding, winograd, .. }, weights },
                 Step { op: Op::MaxPool(pool), .. },
             ],
         ) = steps.get(i..i + 2)
@@ -565,7 +590,7 @@ impl Worker {
         y.reuse_as(&[g.batch, win.out_h, win.out_w, c])?; // every value is written
         let argmax = &mut self.argmax[i + 1];
         argmax.resize(y.len(), 0);
-        fused::forward(&g, &win, input.data(), kernel, bias, y.data_mut(), argmax);
+        fused::forward(&g, &win, input.data(), kernel, bias, y.data_mut(), argmax, predicting && *winograd);
         Ok(())
     }
 
@@ -673,7 +698,7 @@ fn forward_step(
     logits: &mut Tensor,
 ) -> Result<()> {
     match op {
-        Op::Conv { kernel_shape, strides, padding, activation, kernel: loops } => {
+        Op::Conv { kernel_shape, strides, padding, activation, kernel: loops, .. } => {
             let g = ConvGeometry::new(x.shape(), kernel_shape, *strides, *padding)?;
             out.reuse_as(&g.output_shape())?; // every value is written
             loops.forward(ws, &g, x.data(), kernel, bias, *activation, out.data_mut());
