@@ -54,10 +54,23 @@ proptest! {
         let scale = magnitudes(&g, &x, &kernel, &bias);
         for isa in Isa::available() {
             let mut fast = vec![f32::NAN; slow.len()];
-            winograd::forward_on(isa, &g, &x, &kernel, &bias, &mut fast);
+            winograd::forward_on(isa, &g, &x, &kernel, &bias, &mut fast).unwrap();
             for (i, ((f, s), m)) in fast.iter().zip(&slow).zip(&scale).enumerate() {
                 prop_assert!((f - s).abs() <= TOLERANCE * m, "{isa:?} output {i}: {f} against {s} (scale {m})");
             }
         }
+    }
+}
+
+#[test]
+fn winograd_refuses_a_convolution_it_does_not_compute() {
+    for (kernel, strides) in [((3, 3), (2, 1)), ((2, 3), (1, 1)), ((5, 5), (1, 1))] {
+        let g =
+            ConvGeometry::new(&[1, 9, 9, 2], &[kernel.0, kernel.1, 2, 4], strides, Padding::Valid).unwrap();
+        assert!(!winograd::applies(&g));
+        let (x, k) = (vec![0.5; g.sample_input_len()], vec![0.25; kernel.0 * kernel.1 * 8]);
+        let mut z = vec![0.0; g.sample_output_len()];
+        let err = winograd::forward_on(Isa::current(), &g, &x, &k, &[0.0; 4], &mut z).unwrap_err();
+        assert!(err.to_string().contains("3×3 windows with stride 1"), "{err}");
     }
 }

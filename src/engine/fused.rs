@@ -50,13 +50,13 @@ pub fn forward(
     if x_len == 0 || y_len == 0 {
         return;
     }
-    let transformed =
-        if winograd && winograd::applies(g) { winograd::transform_kernel(g, kernel) } else { Vec::new() };
-    let conv = if transformed.is_empty() {
+    let winograd = winograd && winograd::applies(g);
+    let transformed = if winograd { winograd::transform_kernel(g, kernel) } else { Vec::new() };
+    let conv = if winograd {
+        OneImage::Winograd(Box::new(Winograd::new(Isa::current(), g, Tiles::read_by(g, win), &transformed)))
+    } else {
         let kernel = direct::ForwardKernel::new(Isa::current(), g, kernel);
         OneImage::Direct(direct::Windows::read_by(g, win), kernel)
-    } else {
-        OneImage::Winograd(Box::new(Winograd::new(Isa::current(), g, Tiles::read_by(g, win), &transformed)))
     };
     let per_run = samples_per_run(g.batch);
     let runs = x.par_chunks(per_run * x_len).zip(y.par_chunks_mut(per_run * y_len));

@@ -217,14 +217,12 @@ impl Plan {
     /// For each convolution of the model, in layer order, whether predictions compute it
     /// (with its pooling) by Winograd's minimal filtering ([`super::winograd`]).
     pub fn winograd_in_predictions(&self) -> Vec<bool> {
-        let pairs = (0..self.steps.len()).filter(|&i| matches!(self.steps[i].op, Op::Conv { .. }));
-        pairs
-            .map(|i| {
-                self.fuse
-                    && fusable(&self.steps, i)
-                    && matches!(self.steps[i].op, Op::Conv { winograd: true, .. })
-            })
-            .collect()
+        let steps = self.steps.iter().enumerate();
+        let convs = steps.filter_map(|(i, step)| match step.op {
+            Op::Conv { winograd, .. } => Some(self.fuse && winograd && fusable(&self.steps, i)),
+            _ => None,
+        });
+        convs.collect()
     }
 
     /// Computes the gradients of `model`'s mean loss on the batch `x` with one-hot targets

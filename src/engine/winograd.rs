@@ -31,6 +31,7 @@ use std::ops::Range;
 use super::direct::{self, ForwardKernel, Windows};
 use super::isa::Isa;
 use crate::activation::Activation;
+use crate::error::{Error, Result};
 use crate::geometry::ConvGeometry;
 use crate::padding::Padding;
 use crate::shape::Window2D;
@@ -150,8 +151,14 @@ pub struct Scratch {
 impl<'a> Winograd<'a> {
     /// The convolution `g` over `tiles`, with its kernel `transformed` ([`transform_kernel`]),
     /// the products in the blocks of `isa` (or of the best the processor has, if it lacks
-    /// `isa`). `g` has at least one tile ([`applies`]).
+    /// `isa`).
+    ///
+    /// # Panics
+    ///
+    /// If `g` is not a convolution this computes (see [`applies`]), or `tiles` is empty.
     pub fn new(isa: Isa, g: &ConvGeometry, tiles: Tiles, transformed: &'a [f32]) -> Winograd<'a> {
+        assert!(applies(g), "Winograd's F(2×2, 3×3) computes 3×3 windows with stride 1, not {:?}", g.window);
+        assert!(tiles.count() > 0, "no tiles to compute");
         let (in_c, out_c, group) = (g.in_c, g.out_c, tiles.count().min(GROUP));
         let products = ConvGeometry {
             batch: 1,
@@ -378,11 +385,26 @@ compiled_for!(output_tiles_avx512, "avx512f,avx2,fma", output_tiles(tiles: Range
 /// `z = relu(conv(x, kernel) + bias)` at every output pixel, for the geometry's `g.batch`
 /// images, on this thread, the products in the blocks of `isa`: the whole convolution, for
 /// tests and measurements (predictions run [`Winograd::forward_image`] inside
-/// [`super::fused`]). `g` must be one [`applies`] to.
-pub fn forward_on(isa: Isa, g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &[f32], z: &mut [f32]) {
+/// [`super::fused`]). An error if `g` is not a convolution this computes ([`applies`]).
+pub fn forward_on(
+    isa: Isa,
+    g: &ConvGeometry,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    z: &mut [f32],
+) -> Result<()> {
+    if !applies(g) {
+        return Err(Error::shape(format!(
+            "Winograd's F(2×2, 3×3) computes 3×3 windows with stride 1, not {}×{} with stride {:?}",
+            g.window.k_h,
+            g.window.k_w,
+            (g.window.stride_h, g.window.stride_w)
+        )));
+    }
     let (x_len, z_len) = (g.sample_input_len(), g.sample_output_len());
-    if x_len == 0 || z_len == 0 || !applies(g) {
-        return;
+    if x_len == 0 || z_len == 0 {
+        return Ok(());
     }
     let transformed = transform_kernel(g, kernel);
     let winograd = Winograd::new(isa, g, Tiles::all(g), &transformed);
@@ -390,4 +412,5 @@ pub fn forward_on(isa: Isa, g: &ConvGeometry, x: &[f32], kernel: &[f32], bias: &
     for (x, z) in x.chunks_exact(x_len).zip(z.chunks_exact_mut(z_len)).take(g.batch) {
         winograd.forward_image(x, bias, &mut scratch, z);
     }
+    Ok(())
 }
