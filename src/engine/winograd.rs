@@ -45,10 +45,10 @@ const POSITIONS: usize = 16;
 const GROUP: usize = 36;
 
 /// Whether a convolution of geometry `g` can be computed this way: a 3×3 window with stride
-/// 1 (any padding).
+/// 1 (any padding), with input channels and filters.
 pub fn applies(g: &ConvGeometry) -> bool {
     let w = &g.window;
-    (w.k_h, w.k_w, w.stride_h, w.stride_w) == (3, 3, 1, 1)
+    (w.k_h, w.k_w, w.stride_h, w.stride_w) == (3, 3, 1, 1) && g.in_c > 0 && g.out_c > 0
 }
 
 /// How many tiles of 2×2 output pixels, from the top left corner, one image computes.
@@ -140,7 +140,7 @@ pub struct Winograd<'a> {
 /// group and image to the next.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// The 16 `U_ξ`, then the 16 `M_ξ`, one after the other.
+    /// The 16 `U_ξ` one after the other (a row per tile of the group), and the 16 `M_ξ`.
     u: Vec<f32>,
     m: Vec<f32>,
     /// One tile's input with the padding's zeros, and its halfway transforms.
@@ -396,10 +396,13 @@ pub fn forward_on(
 ) -> Result<()> {
     if !applies(g) {
         return Err(Error::shape(format!(
-            "Winograd's F(2×2, 3×3) computes 3×3 windows with stride 1, not {}×{} with stride {:?}",
+            "Winograd's F(2×2, 3×3) computes 3×3 windows with stride 1 (from at least one channel \
+             to at least one filter), not {}×{} with stride {:?} from {} to {}",
             g.window.k_h,
             g.window.k_w,
-            (g.window.stride_h, g.window.stride_w)
+            (g.window.stride_h, g.window.stride_w),
+            g.in_c,
+            g.out_c
         )));
     }
     let (x_len, z_len) = (g.sample_input_len(), g.sample_output_len());
