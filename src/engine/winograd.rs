@@ -131,7 +131,7 @@ pub struct Winograd<'a> {
     products: ConvGeometry,
     windows: Windows,
     kernels: Vec<ForwardKernel<'a>>,
-    /// The products' bias: none.
+    /// No bias: for the products, and the first half of the way back.
     zeros: Vec<f32>,
     isa: Isa,
 }
@@ -288,7 +288,7 @@ impl<'a> Winograd<'a> {
             for b in 0..4 {
                 let (top, bottom) = half[..8 * out_c].split_at_mut(4 * out_c);
                 let rows = [&mut top[b * out_c..][..out_c], &mut bottom[b * out_c..][..out_c]];
-                at(rows, [m(0, b), m(1, b), m(2, b), m(3, b)], |v| v);
+                at(rows, [m(0, b), m(1, b), m(2, b), m(3, b)], &self.zeros, |v| v);
             }
             // (Aᵀ M) A along each row i, plus the bias, through the ReLU, into the pixels.
             let (top, left) = self.tiles.corner(tile);
@@ -298,7 +298,7 @@ impl<'a> Winograd<'a> {
                 let (first, second) = row.split_at_mut(out_c);
                 let second: &mut [f32] = if left + 1 < w.out_w { &mut second[..out_c] } else { &mut [] };
                 let relu = |v: f32| if v < 0.0 { 0.0 } else { v };
-                at_with_bias([first, second], [t(0), t(1), t(2), t(3)], bias, relu);
+                at([first, second], [t(0), t(1), t(2), t(3)], bias, relu);
             }
         }
     }
@@ -315,22 +315,10 @@ fn bt<'o>(out: &mut impl Iterator<Item = &'o mut [f32]>, [d0, d1, d2, d3]: [&[f3
     combine(next(), d1, d3, |p, q| p - q);
 }
 
-/// Aᵀ times four rows `m`: `[m0 + m1 + m2, m1 − m2 − m3]`, each through `f`, into `out`.
+/// Aᵀ times four rows `m`, plus `bias`: `[m0 + m1 + m2 + bias, m1 − m2 − m3 + bias]`, each
+/// through `f`, into `out`.
 #[inline(always)]
-fn at(out: [&mut [f32]; 2], m: [&[f32]; 4], f: impl Fn(f32) -> f32) {
-    let [m0, m1, m2, m3] = m;
-    let [y0, y1] = out;
-    for (((y, &a), &b), &c) in y0.iter_mut().zip(m0).zip(m1).zip(m2) {
-        *y = f(a + b + c);
-    }
-    for (((y, &a), &b), &c) in y1.iter_mut().zip(m1).zip(m2).zip(m3) {
-        *y = f(a - b - c);
-    }
-}
-
-/// [`at`] with `bias` added to each sum before `f`.
-#[inline(always)]
-fn at_with_bias(out: [&mut [f32]; 2], m: [&[f32]; 4], bias: &[f32], f: impl Fn(f32) -> f32) {
+fn at(out: [&mut [f32]; 2], m: [&[f32]; 4], bias: &[f32], f: impl Fn(f32) -> f32) {
     let [m0, m1, m2, m3] = m;
     let [y0, y1] = out;
     for ((((y, &a), &b), &c), &k) in y0.iter_mut().zip(m0).zip(m1).zip(m2).zip(bias) {
